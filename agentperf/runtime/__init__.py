@@ -1,0 +1,1 @@
+"""Plumbing every service shares, written once: server bootstrap, telemetry, error mapping."""

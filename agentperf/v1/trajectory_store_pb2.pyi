@@ -1,0 +1,104 @@
+from agentperf.v1 import common_pb2 as _common_pb2
+from google.protobuf.internal import containers as _containers
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class ImportChunk(_message.Message):
+    __slots__ = ("dataset", "format", "replace", "data", "source_name")
+    DATASET_FIELD_NUMBER: _ClassVar[int]
+    FORMAT_FIELD_NUMBER: _ClassVar[int]
+    REPLACE_FIELD_NUMBER: _ClassVar[int]
+    DATA_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_NAME_FIELD_NUMBER: _ClassVar[int]
+    dataset: str
+    format: str
+    replace: bool
+    data: bytes
+    source_name: str
+    def __init__(self, dataset: _Optional[str] = ..., format: _Optional[str] = ..., replace: _Optional[bool] = ..., data: _Optional[bytes] = ..., source_name: _Optional[str] = ...) -> None: ...
+
+class SyntheticSpec(_message.Message):
+    __slots__ = ("count", "seed", "max_turns", "min_turns", "input_tokens_median", "input_tokens_sigma", "output_tokens_median", "output_tokens_sigma", "preamble_tokens", "tool_median_s", "tool_sigma", "max_output_tokens", "max_input_tokens")
+    COUNT_FIELD_NUMBER: _ClassVar[int]
+    SEED_FIELD_NUMBER: _ClassVar[int]
+    MAX_TURNS_FIELD_NUMBER: _ClassVar[int]
+    MIN_TURNS_FIELD_NUMBER: _ClassVar[int]
+    INPUT_TOKENS_MEDIAN_FIELD_NUMBER: _ClassVar[int]
+    INPUT_TOKENS_SIGMA_FIELD_NUMBER: _ClassVar[int]
+    OUTPUT_TOKENS_MEDIAN_FIELD_NUMBER: _ClassVar[int]
+    OUTPUT_TOKENS_SIGMA_FIELD_NUMBER: _ClassVar[int]
+    PREAMBLE_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    TOOL_MEDIAN_S_FIELD_NUMBER: _ClassVar[int]
+    TOOL_SIGMA_FIELD_NUMBER: _ClassVar[int]
+    MAX_OUTPUT_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    MAX_INPUT_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    count: int
+    seed: int
+    max_turns: int
+    min_turns: int
+    input_tokens_median: float
+    input_tokens_sigma: float
+    output_tokens_median: float
+    output_tokens_sigma: float
+    preamble_tokens: int
+    tool_median_s: float
+    tool_sigma: float
+    max_output_tokens: int
+    max_input_tokens: int
+    def __init__(self, count: _Optional[int] = ..., seed: _Optional[int] = ..., max_turns: _Optional[int] = ..., min_turns: _Optional[int] = ..., input_tokens_median: _Optional[float] = ..., input_tokens_sigma: _Optional[float] = ..., output_tokens_median: _Optional[float] = ..., output_tokens_sigma: _Optional[float] = ..., preamble_tokens: _Optional[int] = ..., tool_median_s: _Optional[float] = ..., tool_sigma: _Optional[float] = ..., max_output_tokens: _Optional[int] = ..., max_input_tokens: _Optional[int] = ...) -> None: ...
+
+class GenerateSyntheticRequest(_message.Message):
+    __slots__ = ("dataset", "spec", "replace")
+    DATASET_FIELD_NUMBER: _ClassVar[int]
+    SPEC_FIELD_NUMBER: _ClassVar[int]
+    REPLACE_FIELD_NUMBER: _ClassVar[int]
+    dataset: str
+    spec: SyntheticSpec
+    replace: bool
+    def __init__(self, dataset: _Optional[str] = ..., spec: _Optional[_Union[SyntheticSpec, _Mapping]] = ..., replace: _Optional[bool] = ...) -> None: ...
+
+class DatasetInfo(_message.Message):
+    __slots__ = ("name", "format", "trajectories", "turns", "input_tokens", "output_tokens", "created_unix_s", "source")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    FORMAT_FIELD_NUMBER: _ClassVar[int]
+    TRAJECTORIES_FIELD_NUMBER: _ClassVar[int]
+    TURNS_FIELD_NUMBER: _ClassVar[int]
+    INPUT_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    OUTPUT_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    CREATED_UNIX_S_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    format: str
+    trajectories: int
+    turns: int
+    input_tokens: int
+    output_tokens: int
+    created_unix_s: float
+    source: str
+    def __init__(self, name: _Optional[str] = ..., format: _Optional[str] = ..., trajectories: _Optional[int] = ..., turns: _Optional[int] = ..., input_tokens: _Optional[int] = ..., output_tokens: _Optional[int] = ..., created_unix_s: _Optional[float] = ..., source: _Optional[str] = ...) -> None: ...
+
+class ListDatasetsRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ListDatasetsResponse(_message.Message):
+    __slots__ = ("datasets",)
+    DATASETS_FIELD_NUMBER: _ClassVar[int]
+    datasets: _containers.RepeatedCompositeFieldContainer[DatasetInfo]
+    def __init__(self, datasets: _Optional[_Iterable[_Union[DatasetInfo, _Mapping]]] = ...) -> None: ...
+
+class StreamTrajectoriesRequest(_message.Message):
+    __slots__ = ("dataset", "shard_index", "shard_count", "limit")
+    DATASET_FIELD_NUMBER: _ClassVar[int]
+    SHARD_INDEX_FIELD_NUMBER: _ClassVar[int]
+    SHARD_COUNT_FIELD_NUMBER: _ClassVar[int]
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
+    dataset: str
+    shard_index: int
+    shard_count: int
+    limit: int
+    def __init__(self, dataset: _Optional[str] = ..., shard_index: _Optional[int] = ..., shard_count: _Optional[int] = ..., limit: _Optional[int] = ...) -> None: ...

@@ -1,0 +1,1 @@
+"""The agent-replay engine shared by the load generator service and the CLI."""

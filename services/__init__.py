@@ -1,0 +1,1 @@
+"""gRPC services, one folder each: a thin servicer over a pure core."""
