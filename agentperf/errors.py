@@ -26,11 +26,9 @@ class InputError(AgentperfError):
     """User-supplied data is malformed. The message names source, line (or record) and field."""
 
     def __init__(self, message: str, *, source: str = "", line: int | None = None, field: str = "") -> None:
-        where = source
-        if line is not None:
-            where += f":{line}"
+        where = source + (f":{line}" if line is not None else "")
         if field:
-            where += f" field {field!r}"
+            where = f"{where} field {field!r}" if where else f"field {field!r}"
         super().__init__(f"{where}: {message}" if where else message)
         self.source = source
         self.line = line

@@ -73,6 +73,7 @@ def to_proto(traj: Trajectory) -> common_pb2.Trajectory:
         id=traj.id,
         dataset=traj.dataset,
         index=traj.index,
+        meta=traj.meta,
         phases=[
             common_pb2.Phase(
                 preamble_tokens=p.preamble_tokens,
@@ -103,6 +104,7 @@ def from_proto(msg: common_pb2.Trajectory) -> Trajectory:
         id=msg.id,
         dataset=msg.dataset,
         index=msg.index,
+        meta=dict(msg.meta),
         phases=tuple(
             Phase(
                 turns=tuple(turn_from_proto(t) for t in p.turns),

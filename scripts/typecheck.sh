@@ -19,6 +19,8 @@ set +e
 status=${PIPESTATUS[0]}
 set -e
 if [ "$status" -eq 0 ]; then
-  "$PY" -m mypy tests bench 2>/dev/null | tail -1 || true
+  dirs=$(for d in tests bench scripts; do [ -d "$d" ] && echo "$d"; done)
+  # shellcheck disable=SC2086
+  "$PY" -m mypy $dirs || status=$?
 fi
 exit "$status"

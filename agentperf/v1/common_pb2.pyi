@@ -68,16 +68,25 @@ class Phase(_message.Message):
     def __init__(self, preamble_tokens: _Optional[int] = ..., turns: _Optional[_Iterable[_Union[Turn, _Mapping]]] = ..., preamble_text: _Optional[str] = ...) -> None: ...
 
 class Trajectory(_message.Message):
-    __slots__ = ("id", "dataset", "phases", "index")
+    __slots__ = ("id", "dataset", "phases", "index", "meta")
+    class MetaEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
     ID_FIELD_NUMBER: _ClassVar[int]
     DATASET_FIELD_NUMBER: _ClassVar[int]
     PHASES_FIELD_NUMBER: _ClassVar[int]
     INDEX_FIELD_NUMBER: _ClassVar[int]
+    META_FIELD_NUMBER: _ClassVar[int]
     id: str
     dataset: str
     phases: _containers.RepeatedCompositeFieldContainer[Phase]
     index: int
-    def __init__(self, id: _Optional[str] = ..., dataset: _Optional[str] = ..., phases: _Optional[_Iterable[_Union[Phase, _Mapping]]] = ..., index: _Optional[int] = ...) -> None: ...
+    meta: _containers.ScalarMap[str, str]
+    def __init__(self, id: _Optional[str] = ..., dataset: _Optional[str] = ..., phases: _Optional[_Iterable[_Union[Phase, _Mapping]]] = ..., index: _Optional[int] = ..., meta: _Optional[_Mapping[str, str]] = ...) -> None: ...
 
 class RequestRecord(_message.Message):
     __slots__ = ("record_id", "run_id", "level", "agent", "trajectory_id", "phase", "turn", "status", "failure_class", "in_window", "send_unix_s", "has_first_token", "ttft_s", "ttfa_s", "first_to_last_s", "output_tokens", "first_chunk_tokens", "prompt_tokens", "cached_tokens", "waited_s", "http_status")
@@ -154,7 +163,7 @@ class TierVerdict(_message.Message):
     def __init__(self, tier: _Optional[_Union[SloTier, _Mapping]] = ..., verdict: _Optional[_Union[Verdict, str]] = ..., p95_ttft_s: _Optional[float] = ..., p25_output_speed: _Optional[float] = ..., ttft_samples: _Optional[int] = ..., speed_samples: _Optional[int] = ..., reason: _Optional[str] = ...) -> None: ...
 
 class LevelVerdict(_message.Message):
-    __slots__ = ("run_id", "level", "tiers", "records_total", "records_window", "failed", "censored", "output_tokens_per_s")
+    __slots__ = ("run_id", "level", "tiers", "records_total", "records_window", "failed", "censored", "output_tokens_per_s", "complete", "expected_records")
     RUN_ID_FIELD_NUMBER: _ClassVar[int]
     LEVEL_FIELD_NUMBER: _ClassVar[int]
     TIERS_FIELD_NUMBER: _ClassVar[int]
@@ -163,6 +172,8 @@ class LevelVerdict(_message.Message):
     FAILED_FIELD_NUMBER: _ClassVar[int]
     CENSORED_FIELD_NUMBER: _ClassVar[int]
     OUTPUT_TOKENS_PER_S_FIELD_NUMBER: _ClassVar[int]
+    COMPLETE_FIELD_NUMBER: _ClassVar[int]
+    EXPECTED_RECORDS_FIELD_NUMBER: _ClassVar[int]
     run_id: str
     level: int
     tiers: _containers.RepeatedCompositeFieldContainer[TierVerdict]
@@ -171,7 +182,9 @@ class LevelVerdict(_message.Message):
     failed: int
     censored: int
     output_tokens_per_s: float
-    def __init__(self, run_id: _Optional[str] = ..., level: _Optional[int] = ..., tiers: _Optional[_Iterable[_Union[TierVerdict, _Mapping]]] = ..., records_total: _Optional[int] = ..., records_window: _Optional[int] = ..., failed: _Optional[int] = ..., censored: _Optional[int] = ..., output_tokens_per_s: _Optional[float] = ...) -> None: ...
+    complete: bool
+    expected_records: int
+    def __init__(self, run_id: _Optional[str] = ..., level: _Optional[int] = ..., tiers: _Optional[_Iterable[_Union[TierVerdict, _Mapping]]] = ..., records_total: _Optional[int] = ..., records_window: _Optional[int] = ..., failed: _Optional[int] = ..., censored: _Optional[int] = ..., output_tokens_per_s: _Optional[float] = ..., complete: _Optional[bool] = ..., expected_records: _Optional[int] = ...) -> None: ...
 
 class GpuPower(_message.Message):
     __slots__ = ("gpu", "uuid", "hostname", "model_name", "mean_power_w", "energy_j", "method")

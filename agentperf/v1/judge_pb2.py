@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from agentperf.v1 import common_pb2 as agentperf_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18\x61gentperf/v1/judge.proto\x12\x0c\x61gentperf.v1\x1a\x19\x61gentperf/v1/common.proto\"5\n\rIngestSummary\x12\x10\n\x08\x61\x63\x63\x65pted\x18\x01 \x01(\x03\x12\x12\n\nduplicates\x18\x02 \x01(\x03\"\x86\x01\n\x0f\x45valuateRequest\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\r\n\x05level\x18\x02 \x01(\x05\x12$\n\x05tiers\x18\x03 \x03(\x0b\x32\x15.agentperf.v1.SloTier\x12\x16\n\x0e\x65xpect_records\x18\x04 \x01(\x03\x12\x16\n\x0ewait_timeout_s\x18\x05 \x01(\x01\"$\n\x12GetRunStatsRequest\x12\x0e\n\x06run_id\x18\x01 \x01(\t\",\n\nLevelCount\x12\r\n\x05level\x18\x01 \x01(\x05\x12\x0f\n\x07records\x18\x02 \x01(\x03\"U\n\x08RunStats\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x0f\n\x07records\x18\x02 \x01(\x03\x12(\n\x06levels\x18\x03 \x03(\x0b\x32\x18.agentperf.v1.LevelCount2\xe4\x01\n\x05Judge\x12K\n\rIngestRecords\x12\x1b.agentperf.v1.RequestRecord\x1a\x1b.agentperf.v1.IngestSummary(\x01\x12\x45\n\x08\x45valuate\x12\x1d.agentperf.v1.EvaluateRequest\x1a\x1a.agentperf.v1.LevelVerdict\x12G\n\x0bGetRunStats\x12 .agentperf.v1.GetRunStatsRequest\x1a\x16.agentperf.v1.RunStatsb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18\x61gentperf/v1/judge.proto\x12\x0c\x61gentperf.v1\x1a\x19\x61gentperf/v1/common.proto\"5\n\rIngestSummary\x12\x10\n\x08\x61\x63\x63\x65pted\x18\x01 \x01(\x03\x12\x12\n\nduplicates\x18\x02 \x01(\x03\"\x98\x01\n\x0f\x45valuateRequest\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\r\n\x05level\x18\x02 \x01(\x05\x12$\n\x05tiers\x18\x03 \x03(\x0b\x32\x15.agentperf.v1.SloTier\x12\x16\n\x0e\x65xpect_records\x18\x04 \x01(\x03\x12\x16\n\x0ewait_timeout_s\x18\x05 \x01(\x01\x12\x10\n\x08window_s\x18\x06 \x01(\x01\"$\n\x12GetRunStatsRequest\x12\x0e\n\x06run_id\x18\x01 \x01(\t\",\n\nLevelCount\x12\r\n\x05level\x18\x01 \x01(\x05\x12\x0f\n\x07records\x18\x02 \x01(\x03\"U\n\x08RunStats\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x0f\n\x07records\x18\x02 \x01(\x03\x12(\n\x06levels\x18\x03 \x03(\x0b\x32\x18.agentperf.v1.LevelCount2\xe4\x01\n\x05Judge\x12K\n\rIngestRecords\x12\x1b.agentperf.v1.RequestRecord\x1a\x1b.agentperf.v1.IngestSummary(\x01\x12\x45\n\x08\x45valuate\x12\x1d.agentperf.v1.EvaluateRequest\x1a\x1a.agentperf.v1.LevelVerdict\x12G\n\x0bGetRunStats\x12 .agentperf.v1.GetRunStatsRequest\x1a\x16.agentperf.v1.RunStatsb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -35,13 +35,13 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_INGESTSUMMARY']._serialized_start=69
   _globals['_INGESTSUMMARY']._serialized_end=122
   _globals['_EVALUATEREQUEST']._serialized_start=125
-  _globals['_EVALUATEREQUEST']._serialized_end=259
-  _globals['_GETRUNSTATSREQUEST']._serialized_start=261
-  _globals['_GETRUNSTATSREQUEST']._serialized_end=297
-  _globals['_LEVELCOUNT']._serialized_start=299
-  _globals['_LEVELCOUNT']._serialized_end=343
-  _globals['_RUNSTATS']._serialized_start=345
-  _globals['_RUNSTATS']._serialized_end=430
-  _globals['_JUDGE']._serialized_start=433
-  _globals['_JUDGE']._serialized_end=661
+  _globals['_EVALUATEREQUEST']._serialized_end=277
+  _globals['_GETRUNSTATSREQUEST']._serialized_start=279
+  _globals['_GETRUNSTATSREQUEST']._serialized_end=315
+  _globals['_LEVELCOUNT']._serialized_start=317
+  _globals['_LEVELCOUNT']._serialized_end=361
+  _globals['_RUNSTATS']._serialized_start=363
+  _globals['_RUNSTATS']._serialized_end=448
+  _globals['_JUDGE']._serialized_start=451
+  _globals['_JUDGE']._serialized_end=679
 # @@protoc_insertion_point(module_scope)

@@ -16,18 +16,20 @@ class IngestSummary(_message.Message):
     def __init__(self, accepted: _Optional[int] = ..., duplicates: _Optional[int] = ...) -> None: ...
 
 class EvaluateRequest(_message.Message):
-    __slots__ = ("run_id", "level", "tiers", "expect_records", "wait_timeout_s")
+    __slots__ = ("run_id", "level", "tiers", "expect_records", "wait_timeout_s", "window_s")
     RUN_ID_FIELD_NUMBER: _ClassVar[int]
     LEVEL_FIELD_NUMBER: _ClassVar[int]
     TIERS_FIELD_NUMBER: _ClassVar[int]
     EXPECT_RECORDS_FIELD_NUMBER: _ClassVar[int]
     WAIT_TIMEOUT_S_FIELD_NUMBER: _ClassVar[int]
+    WINDOW_S_FIELD_NUMBER: _ClassVar[int]
     run_id: str
     level: int
     tiers: _containers.RepeatedCompositeFieldContainer[_common_pb2.SloTier]
     expect_records: int
     wait_timeout_s: float
-    def __init__(self, run_id: _Optional[str] = ..., level: _Optional[int] = ..., tiers: _Optional[_Iterable[_Union[_common_pb2.SloTier, _Mapping]]] = ..., expect_records: _Optional[int] = ..., wait_timeout_s: _Optional[float] = ...) -> None: ...
+    window_s: float
+    def __init__(self, run_id: _Optional[str] = ..., level: _Optional[int] = ..., tiers: _Optional[_Iterable[_Union[_common_pb2.SloTier, _Mapping]]] = ..., expect_records: _Optional[int] = ..., wait_timeout_s: _Optional[float] = ..., window_s: _Optional[float] = ...) -> None: ...
 
 class GetRunStatsRequest(_message.Message):
     __slots__ = ("run_id",)

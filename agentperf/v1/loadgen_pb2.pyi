@@ -1,6 +1,8 @@
+from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
+from collections.abc import Mapping as _Mapping
 from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
@@ -45,7 +47,14 @@ class RunLevelRequest(_message.Message):
     def __init__(self, run_id: _Optional[str] = ..., level: _Optional[int] = ..., dataset: _Optional[str] = ..., window_s: _Optional[float] = ..., warmup_timeout_s: _Optional[float] = ..., seed: _Optional[int] = ..., shard_index: _Optional[int] = ..., shard_count: _Optional[int] = ..., min_window_requests: _Optional[int] = ..., max_window_s: _Optional[float] = ...) -> None: ...
 
 class LevelEvent(_message.Message):
-    __slots__ = ("kind", "elapsed_s", "agents_in_flight", "requests_sent", "requests_done", "records_delivered", "failed", "message")
+    __slots__ = ("kind", "elapsed_s", "agents_in_flight", "requests_sent", "requests_done", "records_delivered", "failed", "message", "censored", "records_written", "window_requests", "loop_lag_max_s", "agents", "failures_by_class", "window_s", "tool_errors")
+    class FailuresByClassEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: int
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[int] = ...) -> None: ...
     KIND_FIELD_NUMBER: _ClassVar[int]
     ELAPSED_S_FIELD_NUMBER: _ClassVar[int]
     AGENTS_IN_FLIGHT_FIELD_NUMBER: _ClassVar[int]
@@ -54,6 +63,14 @@ class LevelEvent(_message.Message):
     RECORDS_DELIVERED_FIELD_NUMBER: _ClassVar[int]
     FAILED_FIELD_NUMBER: _ClassVar[int]
     MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    CENSORED_FIELD_NUMBER: _ClassVar[int]
+    RECORDS_WRITTEN_FIELD_NUMBER: _ClassVar[int]
+    WINDOW_REQUESTS_FIELD_NUMBER: _ClassVar[int]
+    LOOP_LAG_MAX_S_FIELD_NUMBER: _ClassVar[int]
+    AGENTS_FIELD_NUMBER: _ClassVar[int]
+    FAILURES_BY_CLASS_FIELD_NUMBER: _ClassVar[int]
+    WINDOW_S_FIELD_NUMBER: _ClassVar[int]
+    TOOL_ERRORS_FIELD_NUMBER: _ClassVar[int]
     kind: LevelEventKind
     elapsed_s: float
     agents_in_flight: int
@@ -62,7 +79,15 @@ class LevelEvent(_message.Message):
     records_delivered: int
     failed: int
     message: str
-    def __init__(self, kind: _Optional[_Union[LevelEventKind, str]] = ..., elapsed_s: _Optional[float] = ..., agents_in_flight: _Optional[int] = ..., requests_sent: _Optional[int] = ..., requests_done: _Optional[int] = ..., records_delivered: _Optional[int] = ..., failed: _Optional[int] = ..., message: _Optional[str] = ...) -> None: ...
+    censored: int
+    records_written: int
+    window_requests: int
+    loop_lag_max_s: float
+    agents: int
+    failures_by_class: _containers.ScalarMap[str, int]
+    window_s: float
+    tool_errors: int
+    def __init__(self, kind: _Optional[_Union[LevelEventKind, str]] = ..., elapsed_s: _Optional[float] = ..., agents_in_flight: _Optional[int] = ..., requests_sent: _Optional[int] = ..., requests_done: _Optional[int] = ..., records_delivered: _Optional[int] = ..., failed: _Optional[int] = ..., message: _Optional[str] = ..., censored: _Optional[int] = ..., records_written: _Optional[int] = ..., window_requests: _Optional[int] = ..., loop_lag_max_s: _Optional[float] = ..., agents: _Optional[int] = ..., failures_by_class: _Optional[_Mapping[str, int]] = ..., window_s: _Optional[float] = ..., tool_errors: _Optional[int] = ...) -> None: ...
 
 class GetStatsRequest(_message.Message):
     __slots__ = ("run_id",)
@@ -71,9 +96,15 @@ class GetStatsRequest(_message.Message):
     def __init__(self, run_id: _Optional[str] = ...) -> None: ...
 
 class LoadStats(_message.Message):
-    __slots__ = ("requests_sent", "records_delivered")
+    __slots__ = ("requests_sent", "records_delivered", "failed", "censored", "levels")
     REQUESTS_SENT_FIELD_NUMBER: _ClassVar[int]
     RECORDS_DELIVERED_FIELD_NUMBER: _ClassVar[int]
+    FAILED_FIELD_NUMBER: _ClassVar[int]
+    CENSORED_FIELD_NUMBER: _ClassVar[int]
+    LEVELS_FIELD_NUMBER: _ClassVar[int]
     requests_sent: int
     records_delivered: int
-    def __init__(self, requests_sent: _Optional[int] = ..., records_delivered: _Optional[int] = ...) -> None: ...
+    failed: int
+    censored: int
+    levels: int
+    def __init__(self, requests_sent: _Optional[int] = ..., records_delivered: _Optional[int] = ..., failed: _Optional[int] = ..., censored: _Optional[int] = ..., levels: _Optional[int] = ...) -> None: ...

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from agentperf.v1 import common_pb2 as agentperf_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1a\x61gentperf/v1/toolsim.proto\x12\x0c\x61gentperf.v1\x1a\x19\x61gentperf/v1/common.proto\"C\n\x0eRunToolRequest\x12$\n\x04tool\x18\x01 \x01(\x0b\x32\x16.agentperf.v1.ToolCall\x12\x0b\n\x03key\x18\x02 \x01(\t\"1\n\x0fRunToolResponse\x12\x0f\n\x07\x64\x65lay_s\x18\x01 \x01(\x01\x12\r\n\x05model\x18\x02 \x01(\t2Q\n\x07ToolSim\x12\x46\n\x07RunTool\x12\x1c.agentperf.v1.RunToolRequest\x1a\x1d.agentperf.v1.RunToolResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1a\x61gentperf/v1/toolsim.proto\x12\x0c\x61gentperf.v1\x1a\x19\x61gentperf/v1/common.proto\"C\n\x0eRunToolRequest\x12$\n\x04tool\x18\x01 \x01(\x0b\x32\x16.agentperf.v1.ToolCall\x12\x0b\n\x03key\x18\x02 \x01(\t\"\x95\x01\n\x0fRunToolResponse\x12\x0f\n\x07\x64\x65lay_s\x18\x01 \x01(\x01\x12\r\n\x05model\x18\x02 \x01(\t\x12\x18\n\x10modelled_delay_s\x18\x03 \x01(\x01\x12\x12\n\ntime_scale\x18\x04 \x01(\x01\x12\x10\n\x08queued_s\x18\x05 \x01(\x01\x12\x12\n\ntool_class\x18\x06 \x01(\t\x12\x0e\n\x06\x63\x61pped\x18\x07 \x01(\x08\x32Q\n\x07ToolSim\x12\x46\n\x07RunTool\x12\x1c.agentperf.v1.RunToolRequest\x1a\x1d.agentperf.v1.RunToolResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -34,8 +34,8 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_RUNTOOLREQUEST']._serialized_start=71
   _globals['_RUNTOOLREQUEST']._serialized_end=138
-  _globals['_RUNTOOLRESPONSE']._serialized_start=140
-  _globals['_RUNTOOLRESPONSE']._serialized_end=189
-  _globals['_TOOLSIM']._serialized_start=191
-  _globals['_TOOLSIM']._serialized_end=272
+  _globals['_RUNTOOLRESPONSE']._serialized_start=141
+  _globals['_RUNTOOLRESPONSE']._serialized_end=290
+  _globals['_TOOLSIM']._serialized_start=292
+  _globals['_TOOLSIM']._serialized_end=373
 # @@protoc_insertion_point(module_scope)

@@ -15,9 +15,19 @@ class RunToolRequest(_message.Message):
     def __init__(self, tool: _Optional[_Union[_common_pb2.ToolCall, _Mapping]] = ..., key: _Optional[str] = ...) -> None: ...
 
 class RunToolResponse(_message.Message):
-    __slots__ = ("delay_s", "model")
+    __slots__ = ("delay_s", "model", "modelled_delay_s", "time_scale", "queued_s", "tool_class", "capped")
     DELAY_S_FIELD_NUMBER: _ClassVar[int]
     MODEL_FIELD_NUMBER: _ClassVar[int]
+    MODELLED_DELAY_S_FIELD_NUMBER: _ClassVar[int]
+    TIME_SCALE_FIELD_NUMBER: _ClassVar[int]
+    QUEUED_S_FIELD_NUMBER: _ClassVar[int]
+    TOOL_CLASS_FIELD_NUMBER: _ClassVar[int]
+    CAPPED_FIELD_NUMBER: _ClassVar[int]
     delay_s: float
     model: str
-    def __init__(self, delay_s: _Optional[float] = ..., model: _Optional[str] = ...) -> None: ...
+    modelled_delay_s: float
+    time_scale: float
+    queued_s: float
+    tool_class: str
+    capped: bool
+    def __init__(self, delay_s: _Optional[float] = ..., model: _Optional[str] = ..., modelled_delay_s: _Optional[float] = ..., time_scale: _Optional[float] = ..., queued_s: _Optional[float] = ..., tool_class: _Optional[str] = ..., capped: _Optional[bool] = ...) -> None: ...

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from agentperf.v1 import common_pb2 as agentperf_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n#agentperf/v1/trajectory_store.proto\x12\x0c\x61gentperf.v1\x1a\x19\x61gentperf/v1/common.proto\"b\n\x0bImportChunk\x12\x0f\n\x07\x64\x61taset\x18\x01 \x01(\t\x12\x0e\n\x06\x66ormat\x18\x02 \x01(\t\x12\x0f\n\x07replace\x18\x03 \x01(\x08\x12\x0c\n\x04\x64\x61ta\x18\x04 \x01(\x0c\x12\x13\n\x0bsource_name\x18\x05 \x01(\t\"\xbf\x02\n\rSyntheticSpec\x12\r\n\x05\x63ount\x18\x01 \x01(\x05\x12\x0c\n\x04seed\x18\x02 \x01(\x03\x12\x11\n\tmax_turns\x18\x03 \x01(\x05\x12\x11\n\tmin_turns\x18\x04 \x01(\x05\x12\x1b\n\x13input_tokens_median\x18\x05 \x01(\x01\x12\x1a\n\x12input_tokens_sigma\x18\x06 \x01(\x01\x12\x1c\n\x14output_tokens_median\x18\x07 \x01(\x01\x12\x1b\n\x13output_tokens_sigma\x18\x08 \x01(\x01\x12\x17\n\x0fpreamble_tokens\x18\t \x01(\x05\x12\x15\n\rtool_median_s\x18\n \x01(\x01\x12\x12\n\ntool_sigma\x18\x0b \x01(\x01\x12\x19\n\x11max_output_tokens\x18\x0c \x01(\x05\x12\x18\n\x10max_input_tokens\x18\r \x01(\x05\"g\n\x18GenerateSyntheticRequest\x12\x0f\n\x07\x64\x61taset\x18\x01 \x01(\t\x12)\n\x04spec\x18\x02 \x01(\x0b\x32\x1b.agentperf.v1.SyntheticSpec\x12\x0f\n\x07replace\x18\x03 \x01(\x08\"\xa5\x01\n\x0b\x44\x61tasetInfo\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0e\n\x06\x66ormat\x18\x02 \x01(\t\x12\x14\n\x0ctrajectories\x18\x03 \x01(\x03\x12\r\n\x05turns\x18\x04 \x01(\x03\x12\x14\n\x0cinput_tokens\x18\x05 \x01(\x03\x12\x15\n\routput_tokens\x18\x06 \x01(\x03\x12\x16\n\x0e\x63reated_unix_s\x18\x07 \x01(\x01\x12\x0e\n\x06source\x18\x08 \x01(\t\"\x15\n\x13ListDatasetsRequest\"C\n\x14ListDatasetsResponse\x12+\n\x08\x64\x61tasets\x18\x01 \x03(\x0b\x32\x19.agentperf.v1.DatasetInfo\"e\n\x19StreamTrajectoriesRequest\x12\x0f\n\x07\x64\x61taset\x18\x01 \x01(\t\x12\x13\n\x0bshard_index\x18\x02 \x01(\x05\x12\x13\n\x0bshard_count\x18\x03 \x01(\x05\x12\r\n\x05limit\x18\x04 \x01(\x05\x32\xdd\x02\n\x0fTrajectoryStore\x12@\n\x06Import\x12\x19.agentperf.v1.ImportChunk\x1a\x19.agentperf.v1.DatasetInfo(\x01\x12V\n\x11GenerateSynthetic\x12&.agentperf.v1.GenerateSyntheticRequest\x1a\x19.agentperf.v1.DatasetInfo\x12U\n\x0cListDatasets\x12!.agentperf.v1.ListDatasetsRequest\x1a\".agentperf.v1.ListDatasetsResponse\x12Y\n\x12StreamTrajectories\x12\'.agentperf.v1.StreamTrajectoriesRequest\x1a\x18.agentperf.v1.Trajectory0\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n#agentperf/v1/trajectory_store.proto\x12\x0c\x61gentperf.v1\x1a\x19\x61gentperf/v1/common.proto\"b\n\x0bImportChunk\x12\x0f\n\x07\x64\x61taset\x18\x01 \x01(\t\x12\x0e\n\x06\x66ormat\x18\x02 \x01(\t\x12\x0f\n\x07replace\x18\x03 \x01(\x08\x12\x0c\n\x04\x64\x61ta\x18\x04 \x01(\x0c\x12\x13\n\x0bsource_name\x18\x05 \x01(\t\"\xb6\x03\n\rSyntheticSpec\x12\r\n\x05\x63ount\x18\x01 \x01(\x05\x12\x0c\n\x04seed\x18\x02 \x01(\x03\x12\x11\n\tmax_turns\x18\x03 \x01(\x05\x12\x11\n\tmin_turns\x18\x04 \x01(\x05\x12\x1b\n\x13input_tokens_median\x18\x05 \x01(\x01\x12\x1a\n\x12input_tokens_sigma\x18\x06 \x01(\x01\x12\x1c\n\x14output_tokens_median\x18\x07 \x01(\x01\x12\x1b\n\x13output_tokens_sigma\x18\x08 \x01(\x01\x12\x17\n\x0fpreamble_tokens\x18\t \x01(\x05\x12\x15\n\rtool_median_s\x18\n \x01(\x01\x12\x12\n\ntool_sigma\x18\x0b \x01(\x01\x12\x19\n\x11max_output_tokens\x18\x0c \x01(\x05\x12\x18\n\x10max_input_tokens\x18\r \x01(\x05\x12\x1a\n\x12max_context_tokens\x18\x0e \x01(\x05\x12\x12\n\nmax_tool_s\x18\x0f \x01(\x01\x12\x1a\n\x12turns_distribution\x18\x10 \x01(\t\x12\x14\n\x0cturns_median\x18\x11 \x01(\x01\x12\x13\n\x0bturns_sigma\x18\x12 \x01(\x01\"w\n\x18GenerateSyntheticRequest\x12\x0f\n\x07\x64\x61taset\x18\x01 \x01(\t\x12)\n\x04spec\x18\x02 \x01(\x0b\x32\x1b.agentperf.v1.SyntheticSpec\x12\x0f\n\x07replace\x18\x03 \x01(\x08\x12\x0e\n\x06preset\x18\x04 \x01(\t\"\xa5\x01\n\x0b\x44\x61tasetInfo\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0e\n\x06\x66ormat\x18\x02 \x01(\t\x12\x14\n\x0ctrajectories\x18\x03 \x01(\x03\x12\r\n\x05turns\x18\x04 \x01(\x03\x12\x14\n\x0cinput_tokens\x18\x05 \x01(\x03\x12\x15\n\routput_tokens\x18\x06 \x01(\x03\x12\x16\n\x0e\x63reated_unix_s\x18\x07 \x01(\x01\x12\x0e\n\x06source\x18\x08 \x01(\t\"\x15\n\x13ListDatasetsRequest\"C\n\x14ListDatasetsResponse\x12+\n\x08\x64\x61tasets\x18\x01 \x03(\x0b\x32\x19.agentperf.v1.DatasetInfo\"e\n\x19StreamTrajectoriesRequest\x12\x0f\n\x07\x64\x61taset\x18\x01 \x01(\t\x12\x13\n\x0bshard_index\x18\x02 \x01(\x05\x12\x13\n\x0bshard_count\x18\x03 \x01(\x05\x12\r\n\x05limit\x18\x04 \x01(\x05\x32\xdd\x02\n\x0fTrajectoryStore\x12@\n\x06Import\x12\x19.agentperf.v1.ImportChunk\x1a\x19.agentperf.v1.DatasetInfo(\x01\x12V\n\x11GenerateSynthetic\x12&.agentperf.v1.GenerateSyntheticRequest\x1a\x19.agentperf.v1.DatasetInfo\x12U\n\x0cListDatasets\x12!.agentperf.v1.ListDatasetsRequest\x1a\".agentperf.v1.ListDatasetsResponse\x12Y\n\x12StreamTrajectories\x12\'.agentperf.v1.StreamTrajectoriesRequest\x1a\x18.agentperf.v1.Trajectory0\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -35,17 +35,17 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_IMPORTCHUNK']._serialized_start=80
   _globals['_IMPORTCHUNK']._serialized_end=178
   _globals['_SYNTHETICSPEC']._serialized_start=181
-  _globals['_SYNTHETICSPEC']._serialized_end=500
-  _globals['_GENERATESYNTHETICREQUEST']._serialized_start=502
-  _globals['_GENERATESYNTHETICREQUEST']._serialized_end=605
-  _globals['_DATASETINFO']._serialized_start=608
-  _globals['_DATASETINFO']._serialized_end=773
-  _globals['_LISTDATASETSREQUEST']._serialized_start=775
-  _globals['_LISTDATASETSREQUEST']._serialized_end=796
-  _globals['_LISTDATASETSRESPONSE']._serialized_start=798
-  _globals['_LISTDATASETSRESPONSE']._serialized_end=865
-  _globals['_STREAMTRAJECTORIESREQUEST']._serialized_start=867
-  _globals['_STREAMTRAJECTORIESREQUEST']._serialized_end=968
-  _globals['_TRAJECTORYSTORE']._serialized_start=971
-  _globals['_TRAJECTORYSTORE']._serialized_end=1320
+  _globals['_SYNTHETICSPEC']._serialized_end=619
+  _globals['_GENERATESYNTHETICREQUEST']._serialized_start=621
+  _globals['_GENERATESYNTHETICREQUEST']._serialized_end=740
+  _globals['_DATASETINFO']._serialized_start=743
+  _globals['_DATASETINFO']._serialized_end=908
+  _globals['_LISTDATASETSREQUEST']._serialized_start=910
+  _globals['_LISTDATASETSREQUEST']._serialized_end=931
+  _globals['_LISTDATASETSRESPONSE']._serialized_start=933
+  _globals['_LISTDATASETSRESPONSE']._serialized_end=1000
+  _globals['_STREAMTRAJECTORIESREQUEST']._serialized_start=1002
+  _globals['_STREAMTRAJECTORIESREQUEST']._serialized_end=1103
+  _globals['_TRAJECTORYSTORE']._serialized_start=1106
+  _globals['_TRAJECTORYSTORE']._serialized_end=1455
 # @@protoc_insertion_point(module_scope)

@@ -22,7 +22,7 @@ class ImportChunk(_message.Message):
     def __init__(self, dataset: _Optional[str] = ..., format: _Optional[str] = ..., replace: _Optional[bool] = ..., data: _Optional[bytes] = ..., source_name: _Optional[str] = ...) -> None: ...
 
 class SyntheticSpec(_message.Message):
-    __slots__ = ("count", "seed", "max_turns", "min_turns", "input_tokens_median", "input_tokens_sigma", "output_tokens_median", "output_tokens_sigma", "preamble_tokens", "tool_median_s", "tool_sigma", "max_output_tokens", "max_input_tokens")
+    __slots__ = ("count", "seed", "max_turns", "min_turns", "input_tokens_median", "input_tokens_sigma", "output_tokens_median", "output_tokens_sigma", "preamble_tokens", "tool_median_s", "tool_sigma", "max_output_tokens", "max_input_tokens", "max_context_tokens", "max_tool_s", "turns_distribution", "turns_median", "turns_sigma")
     COUNT_FIELD_NUMBER: _ClassVar[int]
     SEED_FIELD_NUMBER: _ClassVar[int]
     MAX_TURNS_FIELD_NUMBER: _ClassVar[int]
@@ -36,6 +36,11 @@ class SyntheticSpec(_message.Message):
     TOOL_SIGMA_FIELD_NUMBER: _ClassVar[int]
     MAX_OUTPUT_TOKENS_FIELD_NUMBER: _ClassVar[int]
     MAX_INPUT_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    MAX_CONTEXT_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    MAX_TOOL_S_FIELD_NUMBER: _ClassVar[int]
+    TURNS_DISTRIBUTION_FIELD_NUMBER: _ClassVar[int]
+    TURNS_MEDIAN_FIELD_NUMBER: _ClassVar[int]
+    TURNS_SIGMA_FIELD_NUMBER: _ClassVar[int]
     count: int
     seed: int
     max_turns: int
@@ -49,17 +54,24 @@ class SyntheticSpec(_message.Message):
     tool_sigma: float
     max_output_tokens: int
     max_input_tokens: int
-    def __init__(self, count: _Optional[int] = ..., seed: _Optional[int] = ..., max_turns: _Optional[int] = ..., min_turns: _Optional[int] = ..., input_tokens_median: _Optional[float] = ..., input_tokens_sigma: _Optional[float] = ..., output_tokens_median: _Optional[float] = ..., output_tokens_sigma: _Optional[float] = ..., preamble_tokens: _Optional[int] = ..., tool_median_s: _Optional[float] = ..., tool_sigma: _Optional[float] = ..., max_output_tokens: _Optional[int] = ..., max_input_tokens: _Optional[int] = ...) -> None: ...
+    max_context_tokens: int
+    max_tool_s: float
+    turns_distribution: str
+    turns_median: float
+    turns_sigma: float
+    def __init__(self, count: _Optional[int] = ..., seed: _Optional[int] = ..., max_turns: _Optional[int] = ..., min_turns: _Optional[int] = ..., input_tokens_median: _Optional[float] = ..., input_tokens_sigma: _Optional[float] = ..., output_tokens_median: _Optional[float] = ..., output_tokens_sigma: _Optional[float] = ..., preamble_tokens: _Optional[int] = ..., tool_median_s: _Optional[float] = ..., tool_sigma: _Optional[float] = ..., max_output_tokens: _Optional[int] = ..., max_input_tokens: _Optional[int] = ..., max_context_tokens: _Optional[int] = ..., max_tool_s: _Optional[float] = ..., turns_distribution: _Optional[str] = ..., turns_median: _Optional[float] = ..., turns_sigma: _Optional[float] = ...) -> None: ...
 
 class GenerateSyntheticRequest(_message.Message):
-    __slots__ = ("dataset", "spec", "replace")
+    __slots__ = ("dataset", "spec", "replace", "preset")
     DATASET_FIELD_NUMBER: _ClassVar[int]
     SPEC_FIELD_NUMBER: _ClassVar[int]
     REPLACE_FIELD_NUMBER: _ClassVar[int]
+    PRESET_FIELD_NUMBER: _ClassVar[int]
     dataset: str
     spec: SyntheticSpec
     replace: bool
-    def __init__(self, dataset: _Optional[str] = ..., spec: _Optional[_Union[SyntheticSpec, _Mapping]] = ..., replace: _Optional[bool] = ...) -> None: ...
+    preset: str
+    def __init__(self, dataset: _Optional[str] = ..., spec: _Optional[_Union[SyntheticSpec, _Mapping]] = ..., replace: _Optional[bool] = ..., preset: _Optional[str] = ...) -> None: ...
 
 class DatasetInfo(_message.Message):
     __slots__ = ("name", "format", "trajectories", "turns", "input_tokens", "output_tokens", "created_unix_s", "source")

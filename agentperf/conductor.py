@@ -1,0 +1,481 @@
+"""The run conductor behind ``agentperf run``: the whole suite on loopback, one search, one table.
+
+It starts each service as a real process (free ports learned from ready lines), loads the
+trajectory dataset, then measures concurrency levels chosen by :mod:`agentperf.search`. For
+each level the load generator warms up and opens a measurement window; the conductor brackets
+that window with the power collector, asks the judge for every tier's verdict, and moves on.
+Everything is stopped in reverse order at the end, on error and on Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import sys
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import grpc
+import yaml
+from pydantic import Field, field_validator
+
+import agentperf
+from agentperf.config import StrictModel
+from agentperf.errors import AgentperfError, ConfigError
+from agentperf.report import LevelSummary, RunReport, TierSummary, render_table, write_json
+from agentperf.runtime.grpc_errors import error_from_rpc
+from agentperf.runtime.procs import ChildProcess, start_child
+from agentperf.runtime.server import channel
+from agentperf.search import ConcurrencySearch, SearchConfig
+from agentperf.v1 import (
+    common_pb2,
+    judge_pb2,
+    judge_pb2_grpc,
+    loadgen_pb2,
+    loadgen_pb2_grpc,
+    power_pb2,
+    power_pb2_grpc,
+    trajectory_store_pb2,
+    trajectory_store_pb2_grpc,
+)
+
+log = logging.getLogger(__name__)
+
+
+class TierConfig(StrictModel):
+    name: str = Field(description="Tier name used in reports and gates.")
+    min_output_speed: float = Field(gt=0, description="P25 output speed must be at least this (tokens/s).")
+    max_ttft_s: float = Field(gt=0, description="P95 time to first token must be at most this (seconds).")
+
+
+DEFAULT_TIERS = [
+    TierConfig(name="slo1", min_output_speed=30, max_ttft_s=10),
+    TierConfig(name="slo2", min_output_speed=100, max_ttft_s=5),
+    TierConfig(name="slo3", min_output_speed=300, max_ttft_s=3),
+]
+
+
+class RunConfig(StrictModel):
+    """Everything one ``agentperf run`` does; the file form of the CLI flags."""
+
+    target_url: str | None = Field(
+        None, description="OpenAI-compatible server to measure; unset: start the built-in simulator."
+    )
+    model: str = Field("agentperf-sim", description="Model name sent in every request.")
+    engine_profile: str = Field(
+        "vllm", description="Request-body profile of the load generator (vllm, openai)."
+    )
+    sim_profile: str = Field("tiny", description="Simulator profile when no target_url is given.")
+    dcgm_endpoints: list[str] = Field(
+        default_factory=list, description="DCGM exporter /metrics URLs (the simulator's own when unset)."
+    )
+    gpus: int | None = Field(
+        None, ge=1, description="GPUs serving the target; default: as many as DCGM reports."
+    )
+    dataset_file: Path | None = Field(
+        None, description="agentperf JSONL trajectories to import instead of synthetic."
+    )
+    synthetic_preset: str = Field(
+        "local", description="Synthetic generator preset when no dataset_file is given."
+    )
+    synthetic_count: int = Field(64, ge=1, description="Synthetic trajectories to generate.")
+    tiers: list[TierConfig] = Field(default_factory=lambda: list(DEFAULT_TIERS), description="SLO tiers.")
+    search: SearchConfig = Field(
+        default_factory=lambda: SearchConfig(resolution_pct=10.0), description="Search."
+    )
+    window_s: float = Field(10.0, gt=0, description="Minimum measurement window per level (seconds).")
+    min_window_requests: int = Field(
+        30, ge=1, description="The window lasts until this many requests were sent."
+    )
+    max_window_s: float = Field(60.0, gt=0, description="Upper bound on a window (seconds).")
+    warmup_timeout_s: float = Field(
+        60.0, gt=0, description="Open the window anyway after this long warming up."
+    )
+    tool_median_s: float = Field(1.0, gt=0, description="Median simulated tool-call delay (seconds).")
+    tool_sigma: float = Field(0.8, ge=0, description="Lognormal sigma of tool-call delays.")
+    seed: int = Field(1, description="Seed for the dataset, tool delays and prompts; written in the report.")
+    out_dir: Path = Field(Path("runs"), description="Where run folders (result.json, logs, configs) go.")
+    run_id: str | None = Field(None, description="Run id; default: time-based.")
+    quiet: bool = Field(False, description="No live progress lines.")
+
+    @field_validator("tiers")
+    @classmethod
+    def _unique_tiers(cls, tiers: list[TierConfig]) -> list[TierConfig]:
+        names = [t.name for t in tiers]
+        if not tiers or len(set(names)) != len(names):
+            raise ValueError(f"tiers must be non-empty with unique names, got {names}")
+        return tiers
+
+
+@dataclass
+class Suite:
+    """The running services and the stubs to reach them."""
+
+    children: list[ChildProcess]
+    store: Any
+    loadgen: Any
+    judge: Any
+    power: Any
+    channels: list[grpc.aio.Channel]
+    target_url: str
+    sim: ChildProcess | None
+
+    async def close(self) -> None:
+        for ch in self.channels:
+            await ch.close()
+        for child in reversed(self.children):
+            code = await child.stop()
+            if code not in (0, -15):
+                log.warning("%s exited with %s (log: %s)", child.name, code, child.log_path)
+
+
+def _write_config(run_dir: Path, name: str, values: dict[str, Any]) -> str:
+    path = run_dir / "config" / f"{name}.yaml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump(values, sort_keys=True), encoding="utf-8")
+    return str(path)
+
+
+@contextlib.asynccontextmanager
+async def start_suite(cfg: RunConfig, run_dir: Path) -> AsyncIterator[Suite]:
+    """Start every service on loopback; stop them all on exit, whatever happened."""
+    logs = run_dir / "logs"
+    children: list[ChildProcess] = []
+    channels: list[grpc.aio.Channel] = []
+
+    async def child(name: str, module: str, values: dict[str, Any]) -> ChildProcess:
+        proc = await start_child(
+            name, module, ["--config", _write_config(run_dir, name, values)], log_dir=logs
+        )
+        children.append(proc)
+        return proc
+
+    suite: Suite | None = None
+    try:
+        sim_task = None
+        if cfg.target_url is None:
+            sim_values = {
+                "profile": cfg.sim_profile,
+                "model": cfg.model,
+                "seed": cfg.seed,
+                "request_log": str(run_dir / "sim-requests.jsonl"),
+            }
+            sim_task = child("sim", "agentperf.sim", sim_values)
+        basics = await asyncio.gather(
+            child(
+                "trajectory-store",
+                "agentperf.services.trajectory_store",
+                {"db_path": str(run_dir / "trajectories.db")},
+            ),
+            child(
+                "toolsim",
+                "agentperf.services.toolsim",
+                {"seed": cfg.seed, "median_s": cfg.tool_median_s, "sigma": cfg.tool_sigma},
+            ),
+            child("judge", "agentperf.services.judge", {}),
+            *([sim_task] if sim_task is not None else []),
+        )
+        store, toolsim, judge = basics[:3]
+        sim = basics[3] if sim_task is not None else None
+        target_url = cfg.target_url or f"http://127.0.0.1:{sim.port('http_port')}"  # type: ignore[union-attr]
+        endpoints = cfg.dcgm_endpoints or (
+            [f"http://127.0.0.1:{sim.port('dcgm_port')}/metrics"] if sim else []
+        )
+        power, loadgen = await asyncio.gather(
+            child("power-collector", "agentperf.services.power_collector", {"endpoints": endpoints}),
+            child(
+                "loadgen",
+                "agentperf.services.loadgen",
+                {
+                    "target_url": target_url,
+                    "model": cfg.model,
+                    "engine_profile": cfg.engine_profile,
+                    "trajectory_store": store.grpc_target,
+                    "toolsim": toolsim.grpc_target,
+                    "judge": judge.grpc_target,
+                    "seed": cfg.seed,
+                },
+            ),
+        )
+
+        def stub(make: Callable[[grpc.aio.Channel], Any], proc: ChildProcess) -> Any:
+            ch = channel(proc.grpc_target)
+            channels.append(ch)
+            return make(ch)
+
+        suite = Suite(
+            children=children,
+            store=stub(trajectory_store_pb2_grpc.TrajectoryStoreStub, store),
+            loadgen=stub(loadgen_pb2_grpc.LoadGeneratorStub, loadgen),
+            judge=stub(judge_pb2_grpc.JudgeStub, judge),
+            power=stub(power_pb2_grpc.PowerCollectorStub, power),
+            channels=channels,
+            target_url=target_url,
+            sim=sim,
+        )
+        yield suite
+    finally:
+        if suite is not None:
+            await suite.close()
+        else:
+            for ch in channels:
+                await ch.close()
+            for proc in reversed(children):
+                await proc.stop()
+
+
+async def _call(peer: str, awaitable: Any) -> Any:
+    try:
+        return await awaitable
+    except grpc.aio.AioRpcError as exc:
+        raise error_from_rpc(exc, peer) from exc
+
+
+async def load_dataset(cfg: RunConfig, suite: Suite) -> trajectory_store_pb2.DatasetInfo:
+    if cfg.dataset_file is not None:
+        path = cfg.dataset_file
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise ConfigError(f"dataset_file {path}: {exc.strerror}") from exc
+
+        async def chunks() -> AsyncIterator[trajectory_store_pb2.ImportChunk]:
+            step = 1 << 20
+            for i in range(0, max(len(data), 1), step):
+                first = i == 0
+                yield trajectory_store_pb2.ImportChunk(
+                    dataset=path.stem if first else "",
+                    format="jsonl" if first else "",
+                    replace=first,
+                    source_name=path.name if first else "",
+                    data=data[i : i + step],
+                )
+
+        info: trajectory_store_pb2.DatasetInfo = await _call("trajectory-store", suite.store.Import(chunks()))
+        return info
+    request = trajectory_store_pb2.GenerateSyntheticRequest(
+        dataset=f"synthetic-{cfg.synthetic_preset}",
+        spec=trajectory_store_pb2.SyntheticSpec(count=cfg.synthetic_count, seed=cfg.seed),
+        replace=True,
+        preset=cfg.synthetic_preset,
+    )
+    generated: trajectory_store_pb2.DatasetInfo = await _call(
+        "trajectory-store", suite.store.GenerateSynthetic(request)
+    )
+    return generated
+
+
+def _progress(cfg: RunConfig, level: int, event: loadgen_pb2.LevelEvent) -> None:
+    if cfg.quiet:
+        return
+    kind = loadgen_pb2.LevelEventKind.Name(event.kind).removeprefix("LEVEL_EVENT_KIND_").lower()
+    line = (
+        f"  level {level:>4}: {kind:<13} t={event.elapsed_s:6.1f}s requests={event.requests_sent:<6} "
+        f"in-flight={event.agents_in_flight:<4} failed={event.failed:<4} delivered={event.records_delivered}"
+    )
+    if event.message:
+        line += f"  ({event.message})"
+    print(line, file=sys.stderr, flush=True)
+
+
+@dataclass
+class LevelOutcome:
+    verdict: common_pb2.LevelVerdict
+    power: common_pb2.PowerWindow | None
+    requests_sent: int
+    window_s: float
+    elapsed_s: float
+
+
+async def measure_level(cfg: RunConfig, suite: Suite, run_id: str, dataset: str, level: int) -> LevelOutcome:
+    """One level: warm-up, window (bracketed by the power collector), verdicts for all tiers."""
+    started = time.monotonic()
+    request = loadgen_pb2.RunLevelRequest(
+        run_id=run_id,
+        level=level,
+        dataset=dataset,
+        window_s=cfg.window_s,
+        warmup_timeout_s=cfg.warmup_timeout_s,
+        seed=cfg.seed,
+        shard_index=0,
+        shard_count=1,
+        min_window_requests=cfg.min_window_requests,
+        max_window_s=cfg.max_window_s,
+    )
+    window_id = f"{run_id}/{level}"
+    power: common_pb2.PowerWindow | None = None
+    window_opened = window_closed = 0.0
+    done: loadgen_pb2.LevelEvent | None = None
+    try:
+        async for event in suite.loadgen.RunLevel(request):
+            _progress(cfg, level, event)
+            if event.kind == loadgen_pb2.LEVEL_EVENT_KIND_WINDOW_OPEN:
+                window_opened = time.monotonic()
+                await _call(
+                    "power-collector",
+                    suite.power.BeginWindow(power_pb2.BeginWindowRequest(window_id=window_id)),
+                )
+            elif event.kind == loadgen_pb2.LEVEL_EVENT_KIND_WINDOW_CLOSED:
+                window_closed = time.monotonic()
+                power = await _call(
+                    "power-collector", suite.power.EndWindow(power_pb2.EndWindowRequest(window_id=window_id))
+                )
+            elif event.kind == loadgen_pb2.LEVEL_EVENT_KIND_DONE:
+                done = event
+    except grpc.aio.AioRpcError as exc:
+        raise error_from_rpc(exc, "loadgen") from exc
+    if done is None:
+        raise AgentperfError(f"loadgen ended level {level} without a DONE event")
+    if done.records_delivered != done.requests_sent:
+        log.warning(
+            "level %d: %d requests sent, %d records delivered",
+            level,
+            done.requests_sent,
+            done.records_delivered,
+        )
+    window_s = window_closed - window_opened if window_closed > window_opened else 0.0
+    tiers = [
+        common_pb2.SloTier(name=t.name, min_output_speed=t.min_output_speed, max_ttft_s=t.max_ttft_s)
+        for t in cfg.tiers
+    ]
+    evaluate = judge_pb2.EvaluateRequest(
+        run_id=run_id,
+        level=level,
+        tiers=tiers,
+        expect_records=done.requests_sent,
+        wait_timeout_s=30.0,
+        window_s=window_s,
+    )
+    verdict = await _call("judge", suite.judge.Evaluate(evaluate))
+    if not verdict.complete:
+        log.warning("level %d judged before all %d records arrived", level, done.requests_sent)
+    return LevelOutcome(verdict, power, done.requests_sent, window_s, time.monotonic() - started)
+
+
+def _level_summary(outcome: LevelOutcome, gpus_override: int | None) -> LevelSummary:
+    v = outcome.verdict
+    power = outcome.power
+    return LevelSummary(
+        level=v.level,
+        verdicts={
+            tv.tier.name: {
+                "verdict": common_pb2.Verdict.Name(tv.verdict).removeprefix("VERDICT_").lower(),
+                "p95_ttft_s": tv.p95_ttft_s,
+                "p25_output_speed": tv.p25_output_speed,
+                "ttft_samples": tv.ttft_samples,
+                "speed_samples": tv.speed_samples,
+                "reason": tv.reason,
+            }
+            for tv in v.tiers
+        },
+        requests_sent=outcome.requests_sent,
+        records_total=v.records_total,
+        records_window=v.records_window,
+        failed=v.failed,
+        censored=v.censored,
+        complete=v.complete,
+        output_tokens_per_s=v.output_tokens_per_s,
+        window_s=outcome.window_s,
+        power_w=power.total_mean_power_w if power is not None and power.gpus else None,
+        gpus=gpus_override or (len(power.gpus) if power is not None else 0),
+        power_simulated=bool(power is not None and power.simulated),
+        elapsed_s=outcome.elapsed_s,
+    )
+
+
+def summarise_tiers(
+    cfg: RunConfig, search: ConcurrencySearch, levels: dict[int, LevelSummary], gpus: int
+) -> list[TierSummary]:
+    out = []
+    by_name = {t.name: t for t in cfg.tiers}
+    for result in search.results():
+        tier = by_name[result.tier]
+        at = levels.get(result.max_level)
+        stats = at.verdicts.get(result.tier, {}) if at else {}
+        power_w = at.power_w if at else None
+        out.append(
+            TierSummary(
+                tier=result.tier,
+                min_output_speed=tier.min_output_speed,
+                max_ttft_s=tier.max_ttft_s,
+                max_agents=result.max_level,
+                lowest_failing=result.lowest_failing,
+                converged=result.converged,
+                non_monotone=result.non_monotone,
+                agents_per_gpu=result.max_level / gpus if gpus else None,
+                agents_per_mw=result.max_level / (power_w / 1e6) if power_w else None,
+                p95_ttft_s=stats.get("p95_ttft_s"),
+                p25_output_speed=stats.get("p25_output_speed"),
+                power_w=power_w,
+            )
+        )
+    return out
+
+
+async def run(cfg: RunConfig) -> RunReport:
+    """Run the whole benchmark; returns the report (also written to ``<out_dir>/<run_id>/result.json``)."""
+    run_id = cfg.run_id or time.strftime("r%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
+    run_dir = cfg.out_dir / run_id
+    run_dir.mkdir(parents=True, exist_ok=True)
+    _write_config(run_dir, "run", cfg.model_dump(mode="json"))
+    started = time.time()
+    search = ConcurrencySearch([t.name for t in cfg.tiers], cfg.search)
+    levels: dict[int, LevelSummary] = {}
+    report = RunReport(
+        run_id=run_id,
+        started_unix_s=started,
+        finished_unix_s=started,
+        target=cfg.target_url or "built-in simulator",
+        target_kind="external" if cfg.target_url else "simulator",
+        model=cfg.model,
+        dataset={},
+        tool_model=f"lognormal(median={cfg.tool_median_s:g}s, sigma={cfg.tool_sigma:g})",
+        seed=cfg.seed,
+        gpus=cfg.gpus or 0,
+        config=cfg.model_dump(mode="json"),
+        versions={
+            "agentperf": agentperf.__version__,
+            "python": sys.version.split()[0],
+            "grpcio": grpc.__version__,
+        },
+    )
+    try:
+        async with start_suite(cfg, run_dir) as suite:
+            if cfg.target_url is None:
+                report.target = f"built-in simulator ({cfg.sim_profile}) at {suite.target_url}"
+            info = await load_dataset(cfg, suite)
+            report.dataset = {
+                "name": info.name,
+                "trajectories": info.trajectories,
+                "turns": info.turns,
+                "source": info.source,
+            }
+            while (level := search.next_level()) is not None:
+                if not cfg.quiet:
+                    print(f"measuring {level} concurrent agents", file=sys.stderr, flush=True)
+                outcome = await measure_level(cfg, suite, run_id, info.name, level)
+                summary = _level_summary(outcome, cfg.gpus)
+                levels[level] = summary
+                report.levels.append(summary)
+                search.record(level, {name: v["verdict"] == "pass" for name, v in summary.verdicts.items()})
+                if not cfg.quiet:
+                    verdicts = ", ".join(f"{n}={v['verdict']}" for n, v in summary.verdicts.items())
+                    print(f"  level {level:>4}: {verdicts}", file=sys.stderr, flush=True)
+    except asyncio.CancelledError:
+        report.interrupted = True
+    finally:
+        report.gpus = cfg.gpus or max((lvl.gpus for lvl in report.levels), default=0)
+        report.tiers = summarise_tiers(cfg, search, levels, report.gpus)
+        report.finished_unix_s = time.time()
+        write_json(report, run_dir / "result.json")
+    return report
+
+
+def print_result(report: RunReport, run_dir: Path) -> None:
+    print(render_table(report))
+    print(f"\nresult: {run_dir / 'result.json'}")

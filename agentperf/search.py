@@ -1,0 +1,115 @@
+"""Concurrency search: the highest number of agents that meets each SLO tier, in few levels.
+
+One measurement at a level gives a verdict for every tier, so one sweep answers all tiers:
+grow geometrically until every tier has failed somewhere (or the ceiling is reached), then
+bisect, always on the tier whose bracket is widest, until each bracket is within the
+resolution. Pure: no I/O, no clock; the conductor feeds it verdicts.
+
+Per tier the answer is ``lo``, the highest passing level below ``hi``, the lowest failing
+level. A pass measured above ``hi`` (noise, or a non-monotone system) does not move the
+answer up; it is reported as ``non_monotone`` so a reader knows the curve was not clean.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from pydantic import Field
+
+from agentperf.config import StrictModel
+
+
+class SearchConfig(StrictModel):
+    """How the search picks levels."""
+
+    start: int = Field(4, ge=1, description="First concurrency level measured.")
+    growth: float = Field(2.0, gt=1.0, description="Factor between levels while growing geometrically.")
+    max_level: int = Field(4096, ge=1, description="Ceiling: the search never measures above this level.")
+    resolution_agents: int = Field(
+        1, ge=1, description="Stop bisecting a tier once hi - lo <= this many agents."
+    )
+    resolution_pct: float = Field(
+        0.0, ge=0.0, le=100.0, description="Or once hi - lo <= this percentage of lo (whichever is larger)."
+    )
+    max_levels: int = Field(40, ge=1, description="Hard cap on the number of levels measured in one run.")
+
+
+@dataclass
+class TierResult:
+    tier: str
+    max_level: int  # highest passing level below the lowest failing one; 0: none passed
+    lowest_failing: int | None  # None: never failed up to the ceiling
+    converged: bool
+    non_monotone: bool = False
+    passing_above_failure: list[int] = field(default_factory=list)
+
+
+@dataclass
+class ConcurrencySearch:
+    tiers: Sequence[str]
+    config: SearchConfig
+    # level -> tier -> passed
+    measured: dict[int, dict[str, bool]] = field(default_factory=dict)
+
+    def record(self, level: int, passed: Mapping[str, bool]) -> None:
+        missing = set(self.tiers) - set(passed)
+        if missing:
+            raise ValueError(f"level {level}: no verdict for tiers {sorted(missing)}")
+        self.measured[level] = {t: bool(passed[t]) for t in self.tiers}
+
+    def _bracket(self, tier: str) -> tuple[int, int | None]:
+        failing = [lvl for lvl, v in self.measured.items() if not v[tier]]
+        hi = min(failing) if failing else None
+        passing = [lvl for lvl, v in self.measured.items() if v[tier] and (hi is None or lvl < hi)]
+        return (max(passing) if passing else 0), hi
+
+    def _resolution(self, lo: int) -> int:
+        return max(self.config.resolution_agents, math.ceil(self.config.resolution_pct / 100.0 * lo))
+
+    def _tier_done(self, tier: str) -> bool:
+        lo, hi = self._bracket(tier)
+        if hi is None:
+            return max(self.measured, default=0) >= self.config.max_level
+        return hi - lo <= self._resolution(lo)
+
+    def next_level(self) -> int | None:
+        """The next level to measure, or None when every tier is answered (or the cap is hit)."""
+        if len(self.measured) >= self.config.max_levels:
+            return None
+        if not self.measured:
+            return min(self.config.start, self.config.max_level)
+        if any(self._bracket(t)[1] is None for t in self.tiers if not self._tier_done(t)):
+            top = max(self.measured)
+            return min(self.config.max_level, max(top + 1, math.ceil(top * self.config.growth)))
+        open_tiers = [t for t in self.tiers if not self._tier_done(t)]
+        if not open_tiers:
+            return None
+
+        def width(t: str) -> int:
+            lo, hi = self._bracket(t)
+            assert hi is not None
+            return hi - lo
+
+        lo, hi = self._bracket(max(open_tiers, key=width))
+        assert hi is not None
+        # lo < mid < hi because the bracket is wider than the resolution (>= 1 agent).
+        return (lo + hi) // 2
+
+    def results(self) -> list[TierResult]:
+        out = []
+        for tier in self.tiers:
+            lo, hi = self._bracket(tier)
+            above = sorted(lvl for lvl, v in self.measured.items() if v[tier] and hi is not None and lvl > hi)
+            out.append(
+                TierResult(
+                    tier=tier,
+                    max_level=lo,
+                    lowest_failing=hi,
+                    converged=self._tier_done(tier),
+                    non_monotone=bool(above),
+                    passing_above_failure=above,
+                )
+            )
+        return out

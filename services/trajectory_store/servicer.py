@@ -1,0 +1,154 @@
+"""gRPC face of the trajectory store: protobuf <-> domain objects; rules in ``core``, rows in ``store``."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+import time
+from collections.abc import AsyncIterator
+
+import grpc
+from prometheus_client import Counter
+
+from agentperf.errors import AgentperfError, ConflictError, InputError
+from agentperf.runtime.grpc_errors import grpc_method
+from agentperf.services.trajectory_store import synthetic
+from agentperf.services.trajectory_store.config import TrajectoryStoreConfig
+from agentperf.services.trajectory_store.core import (
+    DatasetHeader,
+    DatasetInfo,
+    ImportSession,
+    check_dataset_name,
+    check_shard,
+    check_synthetic_limits,
+)
+from agentperf.services.trajectory_store.store import TrajectoryStore
+from agentperf.v1 import common_pb2, trajectory_store_pb2, trajectory_store_pb2_grpc
+
+IMPORTS = Counter(
+    "agentperf_store_imports",
+    "Dataset writes (imports and synthetic), by kind and outcome.",
+    ["kind", "outcome"],
+)
+IMPORT_BYTES = Counter("agentperf_store_import_bytes", "Raw bytes received by Import.")
+STREAMED = Counter("agentperf_store_trajectories_streamed", "Trajectories sent by StreamTrajectories.")
+
+
+def info_to_proto(info: DatasetInfo) -> trajectory_store_pb2.DatasetInfo:
+    return trajectory_store_pb2.DatasetInfo(
+        name=info.name,
+        format=info.format,
+        trajectories=info.trajectories,
+        turns=info.turns,
+        input_tokens=info.input_tokens,
+        output_tokens=info.output_tokens,
+        created_unix_s=info.created_unix_s,
+        source=info.source,
+    )
+
+
+class TrajectoryStoreServicer:
+    """Implements agentperf.v1.TrajectoryStore over a :class:`TrajectoryStore`."""
+
+    def __init__(self, config: TrajectoryStoreConfig, store: TrajectoryStore) -> None:
+        self._config = config
+        self._store = store
+
+    @grpc_method
+    async def Import(  # noqa: N802 -- gRPC method name
+        self, chunks: AsyncIterator[trajectory_store_pb2.ImportChunk], context: grpc.aio.ServicerContext
+    ) -> trajectory_store_pb2.DatasetInfo:
+        try:
+            info = await self._import(chunks)
+        except AgentperfError:
+            IMPORTS.labels("import", "rejected").inc()
+            raise
+        IMPORTS.labels("import", "stored").inc()
+        return info_to_proto(info)
+
+    async def _import(self, chunks: AsyncIterator[trajectory_store_pb2.ImportChunk]) -> DatasetInfo:
+        session = ImportSession(self._config.limits)
+        async for chunk in chunks:
+            first = session.header is None
+            session.add_chunk(
+                dataset=chunk.dataset,
+                format=chunk.format,
+                replace=chunk.replace,
+                source_name=chunk.source_name,
+                data=chunk.data,
+            )
+            IMPORT_BYTES.inc(len(chunk.data))
+            if first:
+                await self._refuse_existing(session)
+            if chunk.data:
+                # JSON parsing is CPU work: keep it off the event loop.
+                await asyncio.to_thread(session.feed, chunk.data)
+        trajectories = await asyncio.to_thread(session.finish)
+        assert session.header is not None
+        return await self._store.write(session.header, trajectories, time.time())
+
+    async def _refuse_existing(self, session: ImportSession) -> None:
+        """Fail fast, before any data is parsed; the write checks again inside its transaction."""
+        header = session.header
+        if header is not None and not header.replace and await self._store.exists(header.name):
+            raise ConflictError(f"dataset {header.name!r} exists; set replace to overwrite it")
+
+    @grpc_method
+    async def GenerateSynthetic(  # noqa: N802 -- gRPC method name
+        self, request: trajectory_store_pb2.GenerateSyntheticRequest, context: grpc.aio.ServicerContext
+    ) -> trajectory_store_pb2.DatasetInfo:
+        name = check_dataset_name(request.dataset, "GenerateSyntheticRequest")
+        overrides = {field.name: value for field, value in request.spec.ListFields()}
+        preset = request.preset or synthetic.DEFAULT_PRESET
+        params = synthetic.resolve(preset, overrides)
+        check_synthetic_limits(params, self._config.limits)
+        stated = json.dumps(dataclasses.asdict(params), separators=(",", ":"))
+        header = DatasetHeader(
+            name, synthetic.FORMAT_NAME, f"synthetic preset={preset} {stated}", request.replace
+        )
+        info = await self._store.write(header, synthetic.generate_params(params), time.time())
+        IMPORTS.labels("synthetic", "stored").inc()
+        return info_to_proto(info)
+
+    @grpc_method
+    async def ListDatasets(  # noqa: N802 -- gRPC method name
+        self, request: trajectory_store_pb2.ListDatasetsRequest, context: grpc.aio.ServicerContext
+    ) -> trajectory_store_pb2.ListDatasetsResponse:
+        datasets = await self._store.list_datasets()
+        return trajectory_store_pb2.ListDatasetsResponse(datasets=[info_to_proto(d) for d in datasets])
+
+    @grpc_method
+    async def StreamTrajectories(  # noqa: N802 -- gRPC method name
+        self, request: trajectory_store_pb2.StreamTrajectoriesRequest, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[common_pb2.Trajectory]:
+        if not request.dataset:
+            raise InputError("must name a dataset", source="StreamTrajectoriesRequest", field="dataset")
+        shard = check_shard(request.shard_index, request.shard_count, request.limit)
+        async for idx, payload in self._store.stream(request.dataset, shard):
+            msg = common_pb2.Trajectory.FromString(payload)
+            msg.dataset = request.dataset
+            msg.index = idx
+            STREAMED.inc()
+            yield msg
+
+
+class TrajectoryStoreService:
+    """The trajectory-store service object for :func:`agentperf.runtime.server.service_main`."""
+
+    def __init__(self, config: TrajectoryStoreConfig) -> None:
+        self.config = config
+        self.store = TrajectoryStore(config.db_path, config.stream_batch)
+        self.servicer = TrajectoryStoreServicer(config, self.store)
+
+    def register(self, server: grpc.aio.Server) -> list[str]:
+        trajectory_store_pb2_grpc.add_TrajectoryStoreServicer_to_server(self.servicer, server)  # type: ignore[no-untyped-call]
+        return [trajectory_store_pb2.DESCRIPTOR.services_by_name["TrajectoryStore"].full_name]
+
+    async def start(self) -> None:
+        """Open the database and create the schema if it is new."""
+        await self.store.open()
+
+    async def stop(self) -> None:
+        """Close both connections; every acknowledged import was committed already."""
+        await self.store.close()

@@ -1,0 +1,90 @@
+"""The concurrency search finds each tier's true limit on monotone systems, in few levels."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from agentperf.search import ConcurrencySearch, SearchConfig
+
+TIERS = ("slo1", "slo2", "slo3")
+
+
+def drive(search: ConcurrencySearch, limits: dict[str, int]) -> list[int]:
+    """Run the search against a system that passes tier t exactly at levels <= limits[t]."""
+    order = []
+    while (level := search.next_level()) is not None:
+        assert level not in search.measured, f"level {level} measured twice"
+        order.append(level)
+        search.record(level, {t: level <= limits[t] for t in search.tiers})
+    return order
+
+
+@given(
+    st.integers(0, 300),
+    st.integers(0, 300),
+    st.integers(0, 300),
+    st.integers(1, 16),
+)
+@settings(max_examples=200, deadline=None)
+def test_finds_every_tier_limit_exactly_at_one_agent_resolution(a: int, b: int, c: int, start: int) -> None:
+    limits = dict(zip(TIERS, (a, b, c), strict=True))
+    search = ConcurrencySearch(TIERS, SearchConfig(start=start, max_level=512))
+    drive(search, limits)
+    for result in search.results():
+        assert result.max_level == limits[result.tier]
+        assert result.lowest_failing == limits[result.tier] + 1
+        assert result.converged and not result.non_monotone
+
+
+def test_next_measured_level_above_the_answer_fails() -> None:
+    limits = {"slo1": 45, "slo2": 11, "slo3": 2}
+    search = ConcurrencySearch(TIERS, SearchConfig(start=4, resolution_pct=10))
+    drive(search, limits)
+    for result in search.results():
+        above = sorted(lvl for lvl in search.measured if lvl > result.max_level)
+        assert above, result
+        assert not search.measured[above[0]][result.tier]
+        if result.max_level:
+            assert search.measured[result.max_level][result.tier]
+        # within 10 % of the truth, never above it
+        assert limits[result.tier] - result.max_level <= max(1, 0.1 * limits[result.tier])
+        assert result.max_level <= limits[result.tier]
+
+
+def test_uses_far_fewer_levels_than_a_linear_ramp() -> None:
+    limits = {"slo1": 200, "slo2": 60, "slo3": 9}
+    levels = drive(ConcurrencySearch(TIERS, SearchConfig(start=4)), limits)
+    # a +1 ramp needs 201 levels; geometric growth + bisection per tier needs a few dozen at most
+    assert len(levels) <= 30
+
+
+def test_ceiling_reached_without_failure_is_reported_unbounded() -> None:
+    search = ConcurrencySearch(TIERS, SearchConfig(start=4, max_level=20))
+    levels = drive(search, {"slo1": 1000, "slo2": 1000, "slo3": 1000})
+    assert levels == [4, 8, 16, 20]
+    assert all(r.max_level == 20 and r.lowest_failing is None and r.converged for r in search.results())
+
+
+def test_non_monotone_pass_above_failure_does_not_raise_the_answer() -> None:
+    # slo2 keeps the geometric phase going past slo1's first failure, so slo1 is measured at 16 too
+    search = ConcurrencySearch(("slo1", "slo2"), SearchConfig(start=4, max_level=64))
+    slo1 = {4: True, 6: True, 7: True, 8: False, 16: True}
+    while (level := search.next_level()) is not None:
+        search.record(level, {"slo1": slo1.get(level, False), "slo2": level <= 40})
+    result = search.results()[0]
+    assert result.max_level == 7 and result.lowest_failing == 8
+    assert result.non_monotone and result.passing_above_failure == [16]
+
+
+def test_missing_tier_verdict_is_rejected() -> None:
+    search = ConcurrencySearch(TIERS, SearchConfig())
+    with pytest.raises(ValueError, match="slo3"):
+        search.record(4, {"slo1": True, "slo2": True})
+
+
+def test_level_cap_stops_the_search() -> None:
+    search = ConcurrencySearch(("slo1",), SearchConfig(start=1, max_levels=3))
+    assert len(drive(search, {"slo1": 10_000})) == 3
+    assert not search.results()[0].converged

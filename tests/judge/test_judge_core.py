@@ -1,0 +1,317 @@
+"""The judge's pure core: nearest-rank quantiles, each status's contribution, censoring, verdicts."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from agentperf.config import load_config
+from agentperf.errors import ConfigError, InputError
+from agentperf.services.judge.config import JudgeConfig
+from agentperf.services.judge.core import (
+    Record,
+    Rules,
+    Status,
+    Tier,
+    Verdict,
+    contribution,
+    derived_window_s,
+    evaluate_level,
+    evaluate_tier,
+    nearest_rank,
+    output_tokens_per_s,
+    record_problem,
+    tier_samples,
+    validate_tiers,
+)
+
+SLO1 = Tier("slo1", 30.0, 10.0)
+SLO3 = Tier("slo3", 300.0, 3.0)
+RULES = Rules(min_samples=20, min_speed_tokens=2)
+
+
+def ok(i: int, ttft: float = 1.0, speed: float = 100.0, tokens: int = 101, **kw: object) -> Record:
+    """An OK request: first chunk carries 1 token, the other ``tokens - 1`` stream at ``speed``."""
+    fields: dict[str, object] = {
+        "record_id": f"r{i}",
+        "run_id": "run",
+        "level": 1,
+        "status": Status.OK,
+        "in_window": True,
+        "send_unix_s": 1000.0 + i,
+        "has_first_token": True,
+        "ttft_s": ttft,
+        "first_to_last_s": (tokens - 1) / speed,
+        "output_tokens": tokens,
+        "first_chunk_tokens": 1,
+    }
+    fields.update(kw)
+    return Record(**fields)  # type: ignore[arg-type]
+
+
+def failed(i: int, in_window: bool = True, **kw: object) -> Record:
+    return Record(f"f{i}", "run", 1, Status.FAILED, in_window, send_unix_s=1000.0 + i, **kw)  # type: ignore[arg-type]
+
+
+def censored_waiting(i: int, waited_s: float) -> Record:
+    return Record(f"c{i}", "run", 1, Status.CENSORED, True, send_unix_s=1000.0 + i, waited_s=waited_s)
+
+
+# --- nearest rank ---------------------------------------------------------------------------
+
+
+def test_nearest_rank_on_1_to_100() -> None:
+    values = [float(v) for v in range(1, 101)]
+    assert nearest_rank(values, 95) == 95.0
+    assert nearest_rank(values, 25) == 25.0
+    assert nearest_rank(values, 100) == 100.0
+
+
+@pytest.mark.parametrize(
+    ("n", "p95_rank", "p25_rank"),
+    [(1, 1, 1), (4, 4, 1), (20, 19, 5), (21, 20, 6), (60, 57, 15), (101, 96, 26)],
+)
+def test_nearest_rank_is_ceil_of_p_times_n(n: int, p95_rank: int, p25_rank: int) -> None:
+    values = [float(v) for v in range(1, n + 1)]
+    assert nearest_rank(values, 95) == p95_rank
+    assert nearest_rank(values, 25) == p25_rank
+
+
+@given(st.lists(st.floats(min_value=0, max_value=1e6), min_size=1, max_size=300), st.integers(1, 100))
+def test_nearest_rank_is_smallest_value_covering_p_percent(values: list[float], percent: int) -> None:
+    ordered = sorted(values)
+    q = nearest_rank(ordered, percent)
+    # Definition: the smallest sample value v with at least p % of the sample <= v.
+    expected = min(v for v in ordered if 100 * sum(1 for x in ordered if x <= v) >= percent * len(ordered))
+    assert q == expected
+
+
+def test_nearest_rank_rejects_empty_and_bad_percent() -> None:
+    with pytest.raises(ValueError, match="empty"):
+        nearest_rank([], 95)
+    with pytest.raises(ValueError, match="percent"):
+        nearest_rank([1.0], 0)
+
+
+# --- each status's contribution ------------------------------------------------------------
+
+
+def test_ok_request_gives_ttft_and_speed_after_first_chunk() -> None:
+    rec = ok(0, ttft=2.5, tokens=11, first_to_last_s=0.5, first_chunk_tokens=3)
+    assert contribution(rec, SLO1, 2) == (2.5, (11 - 3) / 0.5)
+
+
+def test_ok_request_with_too_few_tokens_counts_for_ttft_only() -> None:
+    one_more = ok(0, ttft=0.7, tokens=2, first_to_last_s=0.1, first_chunk_tokens=1)
+    assert contribution(one_more, SLO1, 2) == (0.7, None)
+    no_duration = ok(1, ttft=0.7, tokens=50, first_to_last_s=0.0)
+    assert contribution(no_duration, SLO1, 2) == (0.7, None)
+    assert contribution(one_more, SLO1, 1) == (0.7, 1 / 0.1)
+
+
+def test_failed_request_is_a_violation_even_with_a_first_token() -> None:
+    assert contribution(failed(0), SLO1, 2) == (math.inf, 0.0)
+    assert contribution(failed(1, has_first_token=True, ttft_s=0.1), SLO1, 2) == (math.inf, 0.0)
+
+
+def test_ok_request_without_any_token_is_a_violation() -> None:
+    empty = Record("e", "run", 1, Status.OK, True, has_first_token=False)
+    assert contribution(empty, SLO1, 2) == (math.inf, 0.0)
+
+
+def test_censored_with_first_token_counts_what_arrived() -> None:
+    rec = Record(
+        "c", "run", 1, Status.CENSORED, True, has_first_token=True, ttft_s=4.0,
+        first_to_last_s=2.0, output_tokens=41, first_chunk_tokens=1,
+    )  # fmt: skip
+    assert contribution(rec, SLO1, 2) == (4.0, 20.0)
+    assert contribution(rec, SLO3, 2) == (4.0, 20.0)
+
+
+def test_censored_wait_is_a_violation_for_a_3s_tier_and_unknown_for_a_10s_tier() -> None:
+    waiting = censored_waiting(0, waited_s=5.0)
+    assert contribution(waiting, SLO3, 2) == (math.inf, 0.0)
+    assert contribution(waiting, SLO1, 2) == (None, None)
+    records = [ok(i) for i in range(30)] + [waiting]
+    assert len(tier_samples(records, SLO3, 2).ttft) == 31
+    assert len(tier_samples(records, SLO1, 2).ttft) == 30
+    assert tier_samples(records, SLO3, 2).ttft[-1] == math.inf
+
+
+def test_censored_wait_exactly_at_the_limit_is_not_yet_a_violation() -> None:
+    assert contribution(censored_waiting(0, waited_s=3.0), SLO3, 2) == (None, None)
+
+
+# --- tier verdicts -------------------------------------------------------------------------
+
+
+def test_pass_with_p95_and_p25_from_known_distributions() -> None:
+    # TTFT 0.1 .. 10.0 s and speed 1 .. 100 tok/s over 100 requests: P95 = 9.5 s, P25 = 25 tok/s.
+    records = [ok(i, ttft=(i + 1) / 10, speed=float(i + 1)) for i in range(100)]
+    res = evaluate_tier(records, Tier("t", 25.0, 9.5), RULES)
+    assert res.verdict is Verdict.PASS
+    assert res.p95_ttft_s == pytest.approx(9.5)
+    assert res.p25_output_speed == pytest.approx(25.0)
+    assert (res.ttft_samples, res.speed_samples) == (100, 100)
+    assert res.reason == "P95 TTFT 9.5 s <= 9.5 s; P25 speed 25 tok/s >= 25 tok/s"
+
+
+def test_fail_names_each_bound_with_numbers() -> None:
+    records = [ok(i, ttft=(i + 1) / 10, speed=float(i + 1)) for i in range(100)]
+    res = evaluate_tier(records, Tier("t", 26.0, 9.4), RULES)
+    assert res.verdict is Verdict.FAIL
+    assert res.reason == "P95 TTFT 9.5 s > 9.4 s; P25 speed 25 tok/s < 26 tok/s"
+
+
+def test_more_than_5_percent_failed_makes_p95_infinite() -> None:
+    records = [ok(i, ttft=0.5) for i in range(94)] + [failed(i) for i in range(6)]
+    res = evaluate_tier(records, SLO1, RULES)
+    assert res.verdict is Verdict.FAIL
+    assert res.p95_ttft_s == math.inf
+    assert res.reason.startswith("P95 TTFT inf s > 10 s")
+    five = [ok(i, ttft=0.5) for i in range(95)] + [failed(i) for i in range(5)]
+    assert evaluate_tier(five, SLO1, RULES).verdict is Verdict.PASS
+
+
+def test_more_than_25_percent_failed_makes_p25_zero() -> None:
+    records = [ok(i, ttft=0.5, speed=1000.0) for i in range(74)] + [failed(i) for i in range(26)]
+    res = evaluate_tier(records, Tier("loose-ttft", 30.0, math.inf), RULES)
+    assert res.p25_output_speed == 0.0
+    assert res.verdict is Verdict.FAIL
+    assert "P25 speed 0 tok/s < 30 tok/s" in res.reason
+
+
+def test_requests_without_speed_still_count_for_ttft() -> None:
+    records = [ok(i, ttft=0.5) for i in range(20)] + [ok(100 + i, ttft=20.0, tokens=1) for i in range(5)]
+    res = evaluate_tier(records, SLO1, RULES)
+    assert (res.ttft_samples, res.speed_samples) == (25, 20)
+    assert res.p95_ttft_s == 20.0
+    assert res.verdict is Verdict.FAIL
+
+
+def test_fewer_than_min_samples_is_insufficient() -> None:
+    res = evaluate_tier([ok(i) for i in range(19)], SLO1, RULES)
+    assert res.verdict is Verdict.INSUFFICIENT
+    assert res.reason == "19 TTFT samples, fewer than min_samples 20"
+    assert evaluate_tier([ok(i) for i in range(20)], SLO1, RULES).verdict is Verdict.PASS
+
+
+def test_no_samples_at_all_is_insufficient_with_zero_quantiles() -> None:
+    res = evaluate_tier([], SLO1, RULES)
+    assert (res.verdict, res.p95_ttft_s, res.p25_output_speed, res.ttft_samples) == (
+        Verdict.INSUFFICIENT, 0.0, 0.0, 0,
+    )  # fmt: skip
+
+
+def test_no_speed_sample_is_insufficient_unless_ttft_already_fails() -> None:
+    short = [ok(i, ttft=0.5, tokens=1) for i in range(25)]
+    res = evaluate_tier(short, SLO1, RULES)
+    assert res.verdict is Verdict.INSUFFICIENT
+    assert "no speed samples" in res.reason
+    slow = [ok(i, ttft=50.0, tokens=1) for i in range(25)]
+    assert evaluate_tier(slow, SLO1, RULES).verdict is Verdict.FAIL
+
+
+# --- levels --------------------------------------------------------------------------------
+
+
+def test_warmup_records_are_held_but_not_judged() -> None:
+    window = [ok(i, ttft=0.5) for i in range(30)]
+    warmup = [ok(100 + i, ttft=99.0, in_window=False) for i in range(30)] + [failed(7, in_window=False)]
+    res = evaluate_level("run", 1, window + warmup, [SLO1], RULES)
+    assert (res.records_total, res.records_window, res.failed) == (61, 30, 0)
+    assert res.tiers[0].verdict is Verdict.PASS
+    assert res.tiers[0].p95_ttft_s == 0.5
+
+
+def test_level_counts_failed_and_censored_in_the_window() -> None:
+    records = [ok(i) for i in range(20)] + [failed(1), failed(2), censored_waiting(1, 1.0)]
+    res = evaluate_level("run", 1, records, [SLO1, SLO3], RULES)
+    assert (res.failed, res.censored, res.records_window) == (2, 1, 23)
+    assert [t.tier.name for t in res.tiers] == ["slo1", "slo3"]
+
+
+def test_incomplete_note_prefixes_every_reason() -> None:
+    res = evaluate_level("run", 1, [ok(i) for i in range(20)], [SLO1, SLO3], RULES, note="incomplete: x")
+    assert all(t.reason.startswith("incomplete: x; ") for t in res.tiers)
+
+
+def test_output_tokens_per_s_over_an_explicit_window() -> None:
+    records = [ok(i, tokens=101) for i in range(10)]
+    assert output_tokens_per_s(records, window_s=50.0) == pytest.approx(1010 / 50.0)
+
+
+def test_output_tokens_per_s_over_the_derived_window() -> None:
+    # Sends at t = 1000 .. 1009; the last one ends 1009 + 1 s TTFT + 100 tokens / 100 tok/s = 1011.
+    records = [ok(i, ttft=1.0, speed=100.0, tokens=101) for i in range(10)]
+    assert derived_window_s(records) == pytest.approx(11.0)
+    assert output_tokens_per_s(records) == pytest.approx(1010 / 11.0)
+    assert output_tokens_per_s([]) == 0.0
+
+
+def test_derived_window_includes_censored_waits() -> None:
+    records = [ok(0, ttft=1.0, speed=100.0, tokens=101), censored_waiting(5, waited_s=20.0)]
+    assert derived_window_s(records) == pytest.approx(1005 + 20.0 - 1000)
+
+
+# --- validation ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        ({"record_id": ""}, "record_id"),
+        ({"run_id": " "}, "run_id"),
+        ({"level": 0}, "level"),
+        ({"level": -3}, "level"),
+        ({"status": Status.UNSPECIFIED}, "status"),
+        ({"ttft_s": -0.1}, "ttft_s"),
+        ({"first_to_last_s": math.nan}, "first_to_last_s"),
+        ({"waited_s": -1.0}, "waited_s"),
+        ({"ttfa_s": math.inf}, "ttfa_s"),
+        ({"output_tokens": -1}, "output_tokens"),
+    ],
+)
+def test_record_problem_names_the_field(changes: dict[str, object], field: str) -> None:
+    problem = record_problem(dataclasses.replace(ok(0), **changes))  # type: ignore[arg-type]
+    assert problem is not None and problem[0] == field
+
+
+def test_valid_record_has_no_problem() -> None:
+    assert record_problem(ok(0)) is None
+    assert record_problem(censored_waiting(0, 3.0)) is None
+
+
+def test_request_tiers_are_validated() -> None:
+    with pytest.raises(InputError, match=r"tiers\[1\]\.name.*repeats tier 'a'"):
+        validate_tiers([Tier("a", 1, 1), Tier("a", 2, 2)], source="EvaluateRequest")
+    with pytest.raises(InputError, match=r"tiers\[0\]\.max_ttft_s"):
+        validate_tiers([Tier("a", 1, 0)], source="EvaluateRequest")
+    with pytest.raises(InputError, match=r"tiers\[0\]\.min_output_speed"):
+        validate_tiers([Tier("a", -5, 1)], source="EvaluateRequest")
+    with pytest.raises(InputError, match=r"tiers\[0\]\.name"):
+        validate_tiers([Tier("", 1, 1)], source="EvaluateRequest")
+    validate_tiers([SLO1, SLO3], source="EvaluateRequest")
+
+
+def test_configured_tiers_default_and_validation() -> None:
+    cfg = load_config(JudgeConfig, None, env={})
+    assert [(t.name, t.min_output_speed, t.max_ttft_s) for t in cfg.tiers] == [
+        ("slo1", 30.0, 10.0), ("slo2", 100.0, 5.0), ("slo3", 300.0, 3.0),
+    ]  # fmt: skip
+    assert (cfg.min_samples, cfg.min_speed_tokens) == (20, 2)
+    dup = (
+        "tiers=[{name: a, min_output_speed: 1, max_ttft_s: 1}, {name: a, min_output_speed: 2, max_ttft_s: 1}]"
+    )
+    with pytest.raises(ConfigError, match="unique; repeated: a"):
+        load_config(JudgeConfig, None, env={}, overrides=[dup])
+    with pytest.raises(ConfigError, match=r"tiers\.0\.max_ttft_s"):
+        load_config(
+            JudgeConfig, None, env={}, overrides=["tiers=[{name: a, min_output_speed: 1, max_ttft_s: 0}]"]
+        )
+    with pytest.raises(ConfigError, match="tiers"):
+        load_config(JudgeConfig, None, env={}, overrides=["tiers=[]"])
