@@ -33,3 +33,4 @@ def test_wheel_has_a_single_import_root(tmp_path: Path) -> None:
     assert roots == {"agentperf", next(r for r in roots if r.endswith(".dist-info"))}
     assert "agentperf/services/__init__.py" in names and "agentperf/loadgen/__init__.py" in names
     assert "agentperf/v1/common_pb2.py" in names and "agentperf/py.typed" in names
+    assert "agentperf/sim/profiles/tiny.yaml" in names

@@ -1,0 +1,476 @@
+"""The simulator process: aiohttp endpoints over the engine model, stepped in real time.
+
+One asyncio task runs the engine: it asks :meth:`Engine.step` for a batch, sleeps until the
+step's modelled end on the monotonic clock, then hands every emitted token to its request in
+one pass (a flag and an event per request, no task per token). Step ends are scheduled from the
+previous step's modelled end, not from when the loop woke, so timer slack does not accumulate:
+the long-run pace equals the model's. The loop sleeps on an event while there is no work.
+
+Process contract: prints ``{"event": "ready", "service": "sim", "http_port": P, "dcgm_port": Q}``
+on stdout once both servers listen, logs to stderr, stops gracefully on SIGTERM / SIGINT.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import logging
+import random
+import signal
+import socket
+import sys
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+from aiohttp import web
+from opentelemetry import propagate, trace
+
+from agentperf.config import load_config
+from agentperf.errors import AgentperfError, InputError
+from agentperf.runtime.telemetry import setup_tracing, shutdown_tracing
+from agentperf.sim.api import (
+    ChatRequest,
+    ChunkWriter,
+    completion_object,
+    error_body,
+    parse_chat_request,
+    usage,
+)
+from agentperf.sim.config import SimConfig
+from agentperf.sim.engine import Engine, StepResult
+from agentperf.sim.engine import Sequence as EngineSequence
+from agentperf.sim.metrics import VllmMetrics, render_dcgm
+from agentperf.sim.power import PowerModel
+from agentperf.sim.profile import SimProfile, load_profile
+from agentperf.sim.tokens import generate_words, prompt_token_ids
+
+log = logging.getLogger(__name__)
+
+SERVICE = "sim"
+REQUEST_ID_HEADER = "X-Request-Id"
+# After a stall (GC pause, busy CPU) the loop catches up by at most this much, so a long stall
+# does not turn into a burst of back-dated steps that new arrivals would seem to have joined.
+MAX_LAG_S = 0.05
+SHUTDOWN_TIMEOUT_S = 2.0
+
+
+@dataclass(eq=False)
+class ActiveRequest:
+    """A request between arrival and its log line; the engine loop and its handler share it."""
+
+    request_id: str
+    arrival_s: float
+    arrival_unix_s: float
+    messages: int
+    prompt_tokens: int
+    max_tokens: int
+    stream: bool
+    words: list[str]
+    wake: asyncio.Event = field(default_factory=asyncio.Event)
+    seq: EngineSequence | None = None
+    generated: int = 0
+    finished: bool = False
+    shut_down: bool = False
+    admitted_s: float | None = None
+    first_token_s: float | None = None
+    last_token_s: float | None = None
+
+
+class RequestLog:
+    """JSONL ground truth, one line per request, flushed per line so a reader never sees half a line."""
+
+    def __init__(self, path: str | None) -> None:
+        self._file: IO[str] | None = None
+        if path:
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            self._file = open(path, "a", encoding="utf-8")  # noqa: SIM115 -- lives as long as the server
+
+    def write(self, record: dict[str, Any]) -> None:
+        if self._file is not None:
+            self._file.write(json.dumps(record, separators=(",", ":")) + "\n")
+            self._file.flush()
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+
+class Simulator:
+    """The engine, its real-time loop, and the HTTP handlers."""
+
+    def __init__(self, config: SimConfig, profile: SimProfile) -> None:
+        self.config = config
+        self.profile = profile
+        self.engine = Engine(profile)
+        self.power = PowerModel(profile, time.monotonic())
+        self.metrics = VllmMetrics(
+            config.model,
+            running=lambda: float(len(self.engine.running)),
+            waiting=lambda: float(len(self.engine.waiting)),
+            kv=lambda: self.engine.kv_usage,
+        )
+        self.request_log = RequestLog(config.request_log)
+        self.tracer = trace.get_tracer("agentperf.sim")
+        self._active: set[ActiveRequest] = set()
+        self._work = asyncio.Event()
+        self._vclock = 0.0
+        self._counter = 0
+        self._closing = False
+        self._loop_task: asyncio.Task[None] | None = None
+        self.failure: BaseException | None = None
+
+    # -- lifecycle ------------------------------------------------------------------------
+    def start(self, on_failure: asyncio.Event) -> None:
+        """Start the engine loop; if it ever fails, log why and set ``on_failure``."""
+        self._loop_task = asyncio.get_running_loop().create_task(self._run(), name="sim-engine")
+
+        def done(task: asyncio.Task[None]) -> None:
+            if not task.cancelled() and task.exception() is not None:
+                self.failure = task.exception()
+                log.error("engine loop failed", exc_info=self.failure)
+                on_failure.set()
+
+        self._loop_task.add_done_callback(done)
+
+    async def stop(self) -> None:
+        """End every open request (logged as aborted), stop the engine loop, close the log."""
+        self._closing = True
+        for req in list(self._active):
+            req.shut_down = True
+            req.wake.set()
+        for _ in range(100):
+            if not self._active:
+                break
+            await asyncio.sleep(0.01)
+        if self._loop_task is not None:
+            self._loop_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._loop_task
+        self.request_log.close()
+
+    # -- the engine loop ------------------------------------------------------------------
+    async def _run(self) -> None:
+        while True:
+            if not self.engine.has_work():
+                self._work.clear()
+                await self._work.wait()
+                # Work that arrives after idle starts now, never in the past.
+                self._vclock = max(self._vclock, time.monotonic())
+                continue
+            now = time.monotonic()
+            start = max(self._vclock, now - MAX_LAG_S)
+            result = self.engine.step()
+            if not result.emitted and not result.prefill_tokens:
+                # Nothing could be scheduled (a valid profile rules this out): wait for news.
+                log.warning("engine step scheduled nothing with %d waiting", len(self.engine.waiting))
+                self._work.clear()
+                await self._work.wait()
+                continue
+            self._vclock = start + result.duration_s
+            self.power.record_step(start, result.duration_s, result.fill)
+            self.metrics.observe_step(result)
+            for seq in result.admitted:
+                req: ActiveRequest = seq.tag
+                if req.admitted_s is None:
+                    req.admitted_s = max(start, req.arrival_s)
+            # Always yield, even when behind, so handlers get to write what was delivered.
+            await asyncio.sleep(max(0.0, self._vclock - time.monotonic()))
+            self._deliver(result, time.monotonic())
+
+    def _deliver(self, result: StepResult, now: float) -> None:
+        for seq in result.emitted:
+            req: ActiveRequest = seq.tag
+            req.generated = seq.generated
+            if req.first_token_s is None:
+                req.first_token_s = now
+                self.metrics.ttft.observe(now - req.arrival_s)
+            req.last_token_s = now
+            req.wake.set()
+        for seq in result.finished:
+            req = seq.tag
+            req.finished = True
+            self.metrics.e2e.observe(now - req.arrival_s)
+
+    # -- HTTP -----------------------------------------------------------------------------
+    def _new_request_id(self, request: web.Request) -> str:
+        given = request.headers.get(REQUEST_ID_HEADER)
+        return given if given else f"sim-{uuid.uuid4().hex}"
+
+    def _words(self, chat: ChatRequest, count: int) -> list[str]:
+        self._counter += 1
+        seed: object = chat.seed if chat.seed is not None else f"{self.config.seed}:{self._counter}"
+        return generate_words(random.Random(str(seed)), count)
+
+    async def chat_completions(self, request: web.Request) -> web.StreamResponse:
+        request_id = self._new_request_id(request)
+        arrival_s, arrival_unix_s = time.monotonic(), time.time()
+        if self._closing:
+            body = error_body("server shutting down", None, 503)
+            return web.json_response(body, status=503, headers={REQUEST_ID_HEADER: request_id})
+        ctx = propagate.extract(request.headers)
+        with self.tracer.start_as_current_span(
+            f"chat {self.config.model}", context=ctx, kind=trace.SpanKind.SERVER
+        ) as span:
+            span.set_attribute("gen_ai.operation.name", "chat")
+            span.set_attribute("gen_ai.request.model", self.config.model)
+            try:
+                chat = parse_chat_request(await request.read(), self.config.default_max_tokens)
+                prompt = prompt_token_ids(chat.messages)
+                self._check_length(len(prompt), chat.max_tokens)
+            except InputError as exc:
+                return self._reject(request_id, arrival_s, arrival_unix_s, exc)
+            req = ActiveRequest(
+                request_id, arrival_s, arrival_unix_s, len(chat.messages), len(prompt), chat.max_tokens,
+                chat.stream, self._words(chat, chat.max_tokens),
+            )  # fmt: skip
+            response = await self._serve(request, req, chat, prompt)
+            span.set_attribute("gen_ai.usage.input_tokens", req.prompt_tokens)
+            span.set_attribute("gen_ai.usage.output_tokens", req.generated)
+            return response
+
+    def _check_length(self, prompt_tokens: int, max_tokens: int) -> None:
+        limit = self.profile.max_model_len
+        if prompt_tokens + max_tokens > limit:
+            raise InputError(
+                f"this model's maximum context length is {limit} tokens; the request has {prompt_tokens} "
+                f"prompt tokens and asks for {max_tokens} completion tokens",
+                source="request body",
+                field="messages",
+            )
+
+    def _reject(
+        self, request_id: str, arrival_s: float, arrival_unix_s: float, exc: InputError
+    ) -> web.Response:
+        self.request_log.write(
+            {
+                "request_id": request_id, "status": "error", "error": str(exc), "messages": 0,
+                "prompt_tokens": 0, "cached_tokens": 0, "completion_tokens": 0, "max_tokens": 0,
+                "arrival_unix_s": arrival_unix_s, "arrival_s": arrival_s, "first_token_s": None,
+                "last_token_s": None, "end_s": time.monotonic(), "queue_s": None, "preemptions": 0,
+            }
+        )  # fmt: skip
+        return web.json_response(
+            error_body(str(exc), exc.field), status=400, headers={REQUEST_ID_HEADER: request_id}
+        )
+
+    async def _serve(
+        self, request: web.Request, req: ActiveRequest, chat: ChatRequest, prompt: list[str]
+    ) -> web.StreamResponse:
+        self._active.add(req)
+        req.seq = self.engine.add(req.request_id, prompt, req.words, req)
+        self._work.set()
+        status = "aborted"
+        try:
+            if chat.stream:
+                response = await self._stream(request, req, chat)
+            else:
+                response = await self._complete(req)
+            status = "ok" if req.finished and not req.shut_down else "aborted"
+            return response
+        finally:
+            if not req.finished:
+                self.engine.abort(req.seq)
+            self._active.discard(req)
+            self._log(req, status)
+
+    async def _stream(
+        self, request: web.Request, req: ActiveRequest, chat: ChatRequest
+    ) -> web.StreamResponse:
+        response = web.StreamResponse(
+            headers={
+                "Content-Type": "text/event-stream",
+                "Cache-Control": "no-cache",
+                REQUEST_ID_HEADER: req.request_id,
+            }
+        )
+        await response.prepare(request)
+        writer = ChunkWriter(f"chatcmpl-{req.request_id}", self.config.model, int(req.arrival_unix_s))
+        sent = 0
+        try:
+            while not (req.finished and sent >= req.generated):
+                await req.wake.wait()
+                req.wake.clear()
+                if req.shut_down:
+                    return response
+                if req.generated > sent:
+                    await response.write(writer.tokens(req.words, sent, req.generated))
+                    sent = req.generated
+            stats = self._usage(req) if chat.include_usage else None
+            await response.write(writer.finish(stats))
+            await response.write_eof()
+        except ConnectionError:
+            # The client went away mid-stream; the caller logs the request as aborted.
+            req.shut_down = True
+        return response
+
+    async def _complete(self, req: ActiveRequest) -> web.StreamResponse:
+        while not req.finished:
+            await req.wake.wait()
+            req.wake.clear()
+            if req.shut_down:
+                return web.json_response(
+                    error_body("server shutting down", None, 503), status=503,
+                    headers={REQUEST_ID_HEADER: req.request_id},
+                )  # fmt: skip
+        body = completion_object(
+            f"chatcmpl-{req.request_id}", self.config.model, int(req.arrival_unix_s), " ".join(req.words),
+            self._usage(req),
+        )  # fmt: skip
+        return web.json_response(body, headers={REQUEST_ID_HEADER: req.request_id})
+
+    def _usage(self, req: ActiveRequest) -> dict[str, Any]:
+        cached = (req.seq.cached_tokens if req.seq else None) or 0
+        return usage(req.prompt_tokens, req.generated, cached)
+
+    def _log(self, req: ActiveRequest, status: str) -> None:
+        seq = req.seq
+        self.request_log.write(
+            {
+                "request_id": req.request_id,
+                "status": status,
+                "messages": req.messages,
+                "prompt_tokens": req.prompt_tokens,
+                "cached_tokens": (seq.cached_tokens if seq else None) or 0,
+                "completion_tokens": req.generated,
+                "max_tokens": req.max_tokens,
+                "stream": req.stream,
+                "arrival_unix_s": req.arrival_unix_s,
+                "arrival_s": req.arrival_s,
+                "first_token_s": req.first_token_s,
+                "last_token_s": req.last_token_s,
+                "end_s": time.monotonic(),
+                "queue_s": None if req.admitted_s is None else req.admitted_s - req.arrival_s,
+                "preemptions": seq.preemptions if seq else 0,
+            }
+        )
+
+    async def models(self, _request: web.Request) -> web.Response:
+        card = {
+            "id": self.config.model,
+            "object": "model",
+            "created": 0,
+            "owned_by": "agentperf",
+            "max_model_len": self.profile.max_model_len,
+        }
+        return web.json_response({"object": "list", "data": [card]})
+
+    async def health(self, _request: web.Request) -> web.Response:
+        return web.json_response({"status": "ok"})
+
+    async def vllm_metrics(self, _request: web.Request) -> web.Response:
+        return web.Response(body=self.metrics.render(), content_type="text/plain", charset="utf-8")
+
+    async def dcgm_metrics(self, _request: web.Request) -> web.Response:
+        text = render_dcgm(self.power.reading(time.monotonic()), self.profile.gpus)
+        return web.Response(text=text, content_type="text/plain", charset="utf-8")
+
+    def app(self) -> web.Application:
+        app = web.Application(client_max_size=256 * 1024 * 1024)
+        app.router.add_post("/v1/chat/completions", self.chat_completions)
+        app.router.add_get("/v1/models", self.models)
+        app.router.add_get("/health", self.health)
+        app.router.add_get("/metrics", self.vllm_metrics)
+        return app
+
+    def dcgm_app(self) -> web.Application:
+        app = web.Application()
+        app.router.add_get("/metrics", self.dcgm_metrics)
+        return app
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise AgentperfError(f"sim: cannot bind {host}:{port}: {exc.strerror}") from exc
+    return sock
+
+
+async def _start_site(app: web.Application, host: str, port: int) -> tuple[web.AppRunner, int]:
+    # handler_cancellation: a client that disconnects while its request waits in the queue must
+    # free the sequence at once, not when the first token finds the socket closed.
+    runner = web.AppRunner(
+        app, access_log=None, handler_cancellation=True, shutdown_timeout=SHUTDOWN_TIMEOUT_S
+    )
+    await runner.setup()
+    sock = _bind(host, port)
+    await web.SockSite(runner, sock).start()
+    return runner, int(sock.getsockname()[1])
+
+
+async def serve(config: SimConfig, profile: SimProfile, stop_event: asyncio.Event | None = None) -> None:
+    """Run the simulator until SIGTERM / SIGINT (or ``stop_event``), then stop gracefully."""
+    setup_tracing("agentperf-sim")
+    sim = Simulator(config, profile)
+    stop = stop_event or asyncio.Event()
+    sim.start(stop)
+    runners = []
+    runner, http_port = await _start_site(sim.app(), config.host, config.port)
+    runners.append(runner)
+    dcgm_port = -1
+    if config.dcgm_port >= 0:
+        runner, dcgm_port = await _start_site(sim.dcgm_app(), config.host, config.dcgm_port)
+        runners.append(runner)
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    log.info(
+        "sim serving HTTP on %s:%d, DCGM on %d, profile %s", config.host, http_port, dcgm_port, config.profile
+    )
+    ready = {"event": "ready", "service": SERVICE, "http_port": http_port, "dcgm_port": dcgm_port}
+    sys.stdout.write(json.dumps(ready) + "\n")
+    sys.stdout.flush()
+    try:
+        await stop.wait()
+    finally:
+        log.info("sim shutting down")
+        await sim.stop()
+        for runner in runners:
+            await runner.cleanup()
+        shutdown_tracing()
+    if sim.failure is not None:
+        raise AgentperfError(f"sim: engine loop failed: {sim.failure!r}")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``python -m agentperf.sim``; returns the exit code."""
+    parser = argparse.ArgumentParser(prog="agentperf-sim", description="agentperf simulated inference server")
+    parser.add_argument("--config", help="YAML file with the simulator's configuration")
+    parser.add_argument(
+        "--set", action="append", default=[], metavar="FIELD=VALUE", help="override one field"
+    )
+    parser.add_argument("--print-config", action="store_true", help="print the effective config and exit")
+    args = parser.parse_args(argv)
+    try:
+        config = load_config(SimConfig, args.config, overrides=args.set)
+        profile = load_profile(config.profile, config.profile_overrides)
+    except AgentperfError as exc:
+        print(f"agentperf-sim: {exc}", file=sys.stderr)
+        return 2
+    if args.print_config:
+        print(config.model_dump_json(indent=2))
+        return 0
+    logging.basicConfig(
+        level=config.log_level.upper(),
+        stream=sys.stderr,
+        format="%(asctime)s sim %(levelname)s %(name)s: %(message)s",
+    )
+    log.info("config: %s", config.model_dump_json())
+    log.info("profile: %s", profile.model_dump_json())
+    try:
+        asyncio.run(serve(config, profile))
+    except AgentperfError as exc:
+        print(f"agentperf-sim: {exc}", file=sys.stderr)
+        return 2
+    return 0
