@@ -23,6 +23,8 @@ def generate(out_root: Path) -> list[Path]:
 
     protos = sorted(PROTO_ROOT.glob("agentperf/v1/*.proto"))
     include = Path(protoc.__file__).parent / "_proto"
+    # mypy-protobuf's plugin types the gRPC stubs (grpc_tools emits untyped *_pb2_grpc.py).
+    plugin = Path(sys.executable).parent / "protoc-gen-mypy_grpc"
     args = [
         "grpc_tools.protoc",
         f"-I{PROTO_ROOT}",
@@ -30,6 +32,8 @@ def generate(out_root: Path) -> list[Path]:
         f"--python_out={out_root}",
         f"--pyi_out={out_root}",
         f"--grpc_python_out={out_root}",
+        f"--plugin=protoc-gen-mypy_grpc={plugin}",
+        f"--mypy_grpc_out={out_root}",
         *[str(p) for p in protos],
     ]
     if protoc.main(args) != 0:

@@ -195,7 +195,7 @@ class JudgeService:
         self.ledger = RecordLedger(store if store is not None else MemoryRecordStore())
 
     def register(self, server: grpc.aio.Server) -> list[str]:
-        judge_pb2_grpc.add_JudgeServicer_to_server(JudgeServicer(self.config, self.ledger), server)  # type: ignore[no-untyped-call]
+        judge_pb2_grpc.add_JudgeServicer_to_server(JudgeServicer(self.config, self.ledger), server)
         return [judge_pb2.DESCRIPTOR.services_by_name["Judge"].full_name]
 
     async def start(self) -> None:

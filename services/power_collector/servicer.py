@@ -62,7 +62,7 @@ class PowerCollectorService:
         self.collector = PowerCollector(config, self._source)
 
     def register(self, server: grpc.aio.Server) -> list[str]:
-        power_pb2_grpc.add_PowerCollectorServicer_to_server(PowerCollectorServicer(self.collector), server)  # type: ignore[no-untyped-call]
+        power_pb2_grpc.add_PowerCollectorServicer_to_server(PowerCollectorServicer(self.collector), server)
         return [power_pb2.DESCRIPTOR.services_by_name["PowerCollector"].full_name]
 
     async def start(self) -> None:

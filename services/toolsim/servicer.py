@@ -31,7 +31,7 @@ QUEUED = Histogram(
 IN_FLIGHT = Gauge("agentperf_toolsim_in_flight", "Tool calls currently waiting out their delay.")
 
 
-class ToolSimServicer:
+class ToolSimServicer(toolsim_pb2_grpc.ToolSimServicer):
     """Implements agentperf.v1.ToolSim; never executes anything from the request."""
 
     def __init__(self, config: ToolSimConfig) -> None:
@@ -82,7 +82,7 @@ class ToolSimService:
         self.servicer = ToolSimServicer(config)
 
     def register(self, server: grpc.aio.Server) -> list[str]:
-        toolsim_pb2_grpc.add_ToolSimServicer_to_server(self.servicer, server)  # type: ignore[no-untyped-call]
+        toolsim_pb2_grpc.add_ToolSimServicer_to_server(self.servicer, server)
         return [toolsim_pb2.DESCRIPTOR.services_by_name["ToolSim"].full_name]
 
     async def start(self) -> None:

@@ -48,7 +48,7 @@ def info_to_proto(info: DatasetInfo) -> trajectory_store_pb2.DatasetInfo:
     )
 
 
-class TrajectoryStoreServicer:
+class TrajectoryStoreServicer(trajectory_store_pb2_grpc.TrajectoryStoreServicer):
     """Implements agentperf.v1.TrajectoryStore over a :class:`TrajectoryStore`."""
 
     def __init__(self, config: TrajectoryStoreConfig, store: TrajectoryStore) -> None:
@@ -142,7 +142,7 @@ class TrajectoryStoreService:
         self.servicer = TrajectoryStoreServicer(config, self.store)
 
     def register(self, server: grpc.aio.Server) -> list[str]:
-        trajectory_store_pb2_grpc.add_TrajectoryStoreServicer_to_server(self.servicer, server)  # type: ignore[no-untyped-call]
+        trajectory_store_pb2_grpc.add_TrajectoryStoreServicer_to_server(self.servicer, server)
         return [trajectory_store_pb2.DESCRIPTOR.services_by_name["TrajectoryStore"].full_name]
 
     async def start(self) -> None:
