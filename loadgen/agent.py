@@ -1,0 +1,175 @@
+"""One closed-loop agent: replays trajectories turn by turn, keeping one request in flight.
+
+Per phase the conversation restarts with a fresh dynamic prefix (unique per run, level,
+agent, trajectory sequence and phase, plus a random nonce) followed by the phase preamble,
+both in the system message. Per turn the agent appends a user message (the turn's
+input_text, else filler of exactly input_tokens words), sends, and on success appends the
+text the server actually generated as the assistant message. A failed turn leaves the
+history untouched. Then, if the turn has a tool call, it waits the tool gap; the tool's
+result is the next turn's input, so no extra message is added.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from agentperf.loadgen.client import ChatClient, Exchange
+from agentperf.loadgen.filler import filler_words
+from agentperf.loadgen.history import Conversation
+from agentperf.loadgen.profiles import request_tail
+from agentperf.loadgen.records import RecordKey, build_record
+from agentperf.loadgen.tools import ToolRunner
+from agentperf.trajectory import Phase, Trajectory
+from agentperf.v1 import common_pb2
+
+log = logging.getLogger(__name__)
+
+
+class LevelState:
+    """What agents share with their level runner; read and written on one event loop."""
+
+    def __init__(self, agents: int, min_window_requests: int) -> None:
+        self.window_open = False
+        self.close_mono: float | None = None
+        self.agents_in_flight = 0
+        self.requests_sent = 0
+        self.requests_done = 0
+        self.window_requests = 0
+        self.ok = 0
+        self.failed = 0
+        self.censored = 0
+        self.agent_errors = 0
+        self.failures_by_class: dict[str, int] = {}
+        self.warm_agents = 0
+        self.warm = asyncio.Event()
+        self.enough = asyncio.Event()
+        self._agents = agents
+        self._min_window_requests = min_window_requests
+        self.sink_put: Callable[[common_pb2.RequestRecord], None] = lambda record: None
+        if agents == 0:
+            self.warm.set()
+
+    def sent(self) -> bool:
+        """Count a send; returns whether it is inside the measurement window."""
+        self.requests_sent += 1
+        self.agents_in_flight += 1
+        if not self.window_open:
+            return False
+        self.window_requests += 1
+        if self.window_requests >= self._min_window_requests:
+            self.enough.set()
+        return True
+
+    def done(self, record: common_pb2.RequestRecord) -> None:
+        """Count a finished (or censored) request and hand its record to the sink."""
+        self.agents_in_flight -= 1
+        self.requests_done += 1
+        if record.status == common_pb2.REQUEST_STATUS_OK:
+            self.ok += 1
+        elif record.status == common_pb2.REQUEST_STATUS_CENSORED:
+            self.censored += 1
+        else:
+            self.failed += 1
+            self.failures_by_class[record.failure_class] = (
+                self.failures_by_class.get(record.failure_class, 0) + 1
+            )
+        self.sink_put(record)
+
+    def agent_warm(self) -> None:
+        self.warm_agents += 1
+        if self.warm_agents >= self._agents:
+            self.warm.set()
+
+
+@dataclass(frozen=True)
+class AgentEnv:
+    """Everything an agent needs that is the same for every agent of a level."""
+
+    run_id: str
+    level: int
+    seed: int
+    model: str
+    engine_profile: str
+    trajectories: Sequence[Trajectory]
+    client: ChatClient
+    tools: ToolRunner
+    state: LevelState
+
+
+class Agent:
+    """Agent ``number`` (global within the level); ``slot`` of ``slots`` on this loadgen."""
+
+    def __init__(self, env: AgentEnv, number: int, slot: int, slots: int) -> None:
+        self._env = env
+        self.number = number
+        self._slot = slot
+        self._slots = slots
+        self._warm = False
+
+    async def run(self, start_delay_s: float = 0.0) -> None:
+        """Replay trajectories slot, slot + slots, ... (wrapping around) until cancelled."""
+        if start_delay_s > 0:
+            await asyncio.sleep(start_delay_s)
+        trajectories = self._env.trajectories
+        seq = 0
+        while True:
+            trajectory = trajectories[(self._slot + seq * self._slots) % len(trajectories)]
+            try:
+                await self._replay(trajectory, seq)
+            except Exception:
+                # A bug must not silently cost the level an agent: log, pause, go on.
+                log.exception("agent %d failed on trajectory %s", self.number, trajectory.id)
+                self._env.state.agent_errors += 1
+                await asyncio.sleep(1.0)
+            seq += 1
+
+    async def _replay(self, trajectory: Trajectory, seq: int) -> None:
+        env = self._env
+        for p, phase in enumerate(trajectory.phases):
+            conversation = Conversation(self._system_text(trajectory, seq, p, phase))
+            for t, turn in enumerate(phase.turns):
+                key = RecordKey(env.run_id, env.level, self.number, seq, trajectory.id, p, t)
+                user_text = turn.input_text or filler_words(
+                    env.seed, f"{trajectory.id}/{p}/{t}/input", turn.input_tokens
+                )
+                tail = request_tail(env.model, env.engine_profile, max(1, turn.output_tokens))
+                body, encoded_user = conversation.body(user_text, tail)
+                exchange = await self._send(key, body)
+                if not exchange.failure:
+                    conversation.commit(encoded_user, exchange.text)
+                if turn.tool is not None:
+                    await env.tools.run_tool(turn.tool, key.tool_key())
+
+    def _system_text(self, trajectory: Trajectory, seq: int, p: int, phase: Phase) -> str:
+        env = self._env
+        # The nonce is deliberately not seeded: a rerun with the same run id and seed must not
+        # hit KV cache left behind by the earlier run.
+        prefix = (
+            f"agentperf-prefix run={env.run_id} level={env.level} agent={self.number} "
+            f"seq={seq} phase={p} nonce={secrets.token_hex(8)}"
+        )
+        preamble = phase.preamble_text or filler_words(
+            env.seed, f"{trajectory.id}/{p}/preamble", phase.preamble_tokens
+        )
+        return f"{prefix}\n{preamble}"
+
+    async def _send(self, key: RecordKey, body: bytes) -> Exchange:
+        state = self._env.state
+        exchange = Exchange(time.monotonic(), time.time())
+        in_window = state.sent()
+        try:
+            await self._env.client.stream(body, key.record_id(), exchange)
+        except asyncio.CancelledError:
+            close = None if exchange.complete else (state.close_mono or time.monotonic())
+            state.done(build_record(key, exchange, in_window=in_window, close_mono=close))
+            raise
+        state.done(build_record(key, exchange, in_window=in_window))
+        if not self._warm:
+            self._warm = True
+            state.agent_warm()
+        return exchange

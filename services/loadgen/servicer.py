@@ -1,0 +1,257 @@
+"""gRPC face of the loadgen: RunLevel streams a level's events, GetStats sums a run."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+
+import grpc
+from prometheus_client import Counter, Gauge
+
+from agentperf.errors import InputError, NotFoundError, UnavailableError
+from agentperf.loadgen import (
+    ClientSettings,
+    Counters,
+    EventKind,
+    JudgeSink,
+    LevelEvent,
+    LevelResult,
+    LevelRunner,
+    LevelSpec,
+    ToolSimTools,
+)
+from agentperf.runtime.grpc_errors import error_from_rpc, grpc_method
+from agentperf.runtime.server import channel
+from agentperf.services.loadgen.config import LoadGenConfig
+from agentperf.services.loadgen.core import LevelGate, RunBook
+from agentperf.trajectory import Trajectory, from_proto
+from agentperf.v1 import loadgen_pb2, loadgen_pb2_grpc, trajectory_store_pb2, trajectory_store_pb2_grpc
+
+log = logging.getLogger(__name__)
+
+REQUESTS = Counter(
+    "agentperf_loadgen_requests",
+    "Requests finished (records produced), by status and failure class.",
+    ["status", "failure_class"],
+)
+AGENTS_IN_FLIGHT = Gauge("agentperf_loadgen_agents_in_flight", "Agents with a request open right now.")
+RECORDS_DELIVERED = Counter("agentperf_loadgen_records_delivered", "Records the judge acknowledged.")
+
+
+class _MetricsFeed:
+    """Moves a level's counters into the Prometheus metrics by deltas, off the hot path."""
+
+    def __init__(self) -> None:
+        self._last = Counters()
+
+    def update(self, now: Counters) -> None:
+        last = self._last
+        REQUESTS.labels("ok", "").inc(now.ok - last.ok)
+        REQUESTS.labels("censored", "").inc(now.censored - last.censored)
+        for name, count in now.failures_by_class.items():
+            REQUESTS.labels("failed", name).inc(count - last.failures_by_class.get(name, 0))
+        RECORDS_DELIVERED.inc(now.records_delivered - last.records_delivered)
+        self._last = now
+
+
+_KINDS = {
+    EventKind.STARTED: loadgen_pb2.LEVEL_EVENT_KIND_STARTED,
+    EventKind.WINDOW_OPEN: loadgen_pb2.LEVEL_EVENT_KIND_WINDOW_OPEN,
+    EventKind.PROGRESS: loadgen_pb2.LEVEL_EVENT_KIND_PROGRESS,
+    EventKind.WINDOW_CLOSED: loadgen_pb2.LEVEL_EVENT_KIND_WINDOW_CLOSED,
+    EventKind.DONE: loadgen_pb2.LEVEL_EVENT_KIND_DONE,
+}
+
+
+def event_to_proto(event: LevelEvent) -> loadgen_pb2.LevelEvent:
+    c = event.counters
+    return loadgen_pb2.LevelEvent(
+        kind=_KINDS[event.kind],
+        elapsed_s=event.elapsed_s,
+        agents_in_flight=c.agents_in_flight,
+        requests_sent=c.requests_sent,
+        requests_done=c.requests_done,
+        records_delivered=c.records_delivered,
+        failed=c.failed,
+        message=event.message,
+        censored=c.censored,
+        records_written=c.records_written,
+        window_requests=c.window_requests,
+        loop_lag_max_s=c.loop_lag_max_s,
+        agents=c.agents,
+        failures_by_class=c.failures_by_class,
+        window_s=event.window_s,
+        tool_errors=c.tool_errors,
+    )
+
+
+def spec_from_request(request: loadgen_pb2.RunLevelRequest, config: LoadGenConfig) -> LevelSpec:
+    if not request.dataset:
+        raise InputError("must name a dataset", source="RunLevelRequest", field="dataset")
+    spec = LevelSpec(
+        run_id=request.run_id,
+        level=request.level,
+        window_s=request.window_s,
+        warmup_timeout_s=request.warmup_timeout_s,
+        min_window_requests=request.min_window_requests,
+        max_window_s=request.max_window_s,
+        seed=request.seed or config.seed,
+        shard_index=request.shard_index,
+        shard_count=max(1, request.shard_count),
+        stagger_s=config.stagger_s,
+        progress_interval_s=config.progress_interval_s,
+    )
+    spec.validate()
+    return spec
+
+
+class LoadGenServicer(loadgen_pb2_grpc.LoadGeneratorServicer):
+    """Implements agentperf.v1.LoadGenerator."""
+
+    def __init__(self, config: LoadGenConfig, api_key: str) -> None:
+        self._config = config
+        self._settings = ClientSettings(
+            target_url=config.target_url,
+            model=config.model,
+            engine_profile=config.engine_profile,
+            api_key=api_key,
+            connect_timeout_s=config.connect_timeout_s,
+            first_token_timeout_s=config.first_token_timeout_s,
+            idle_timeout_s=config.idle_timeout_s,
+        )
+        self._gate = LevelGate()
+        self._book = RunBook()
+        self._cache: tuple[tuple[str, str, int, int], list[Trajectory]] | None = None
+        self._store: grpc.aio.Channel | None = None
+        self._toolsim: grpc.aio.Channel | None = None
+        self._judge: grpc.aio.Channel | None = None
+        self.current: tuple[LevelRunner, asyncio.Task[LevelResult]] | None = None
+
+    def open_channels(self) -> None:
+        self._store = channel(self._config.trajectory_store)
+        self._toolsim = channel(self._config.toolsim)
+        self._judge = channel(self._config.judge)
+
+    async def close_channels(self) -> None:
+        for ch in (self._store, self._toolsim, self._judge):
+            if ch is not None:
+                await ch.close()
+
+    @grpc_method
+    async def RunLevel(  # noqa: N802 -- gRPC method name
+        self, request: loadgen_pb2.RunLevelRequest, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[loadgen_pb2.LevelEvent]:
+        spec = spec_from_request(request, self._config)
+        self._gate.acquire(f"run {spec.run_id!r} level {spec.level}")
+        try:
+            trajectories = await self._trajectories(request.dataset, spec)
+            runner = LevelRunner(spec, trajectories, self._settings, *self._peers())
+            async for event in self._drive(runner):
+                yield event
+        finally:
+            self._gate.release()
+
+    @grpc_method
+    async def GetStats(  # noqa: N802 -- gRPC method name
+        self, request: loadgen_pb2.GetStatsRequest, context: grpc.aio.ServicerContext
+    ) -> loadgen_pb2.LoadStats:
+        t = self._book.totals(request.run_id)
+        return loadgen_pb2.LoadStats(
+            requests_sent=t.requests_sent,
+            records_delivered=t.records_delivered,
+            failed=t.failed,
+            censored=t.censored,
+            levels=t.levels,
+        )
+
+    def _peers(self) -> tuple[ToolSimTools, JudgeSink]:
+        assert self._toolsim is not None and self._judge is not None, "channels not open"
+        tools = ToolSimTools(self._toolsim, fallback_s=self._config.tool_fallback_s)
+        sink = JudgeSink(
+            self._judge, retries=self._config.judge_retries, backoff_s=self._config.judge_backoff_s
+        )
+        return tools, sink
+
+    async def _drive(self, runner: LevelRunner) -> AsyncIterator[loadgen_pb2.LevelEvent]:
+        events: asyncio.Queue[LevelEvent] = asyncio.Queue()
+        task = asyncio.get_running_loop().create_task(runner.run(events.put_nowait))
+        self.current = (runner, task)
+        feed = _MetricsFeed()
+        AGENTS_IN_FLIGHT.set_function(lambda: runner.state.agents_in_flight)
+        try:
+            while True:
+                event = await events.get()
+                feed.update(event.counters)
+                if event.kind is EventKind.DONE and event.delivery_error:
+                    c = event.counters
+                    raise UnavailableError(
+                        f"run {runner.spec.run_id!r} level {runner.spec.level}: {c.requests_sent} requests sent "
+                        f"but the judge acknowledged none of their records: {event.delivery_error}"
+                    )
+                yield event_to_proto(event)
+                if event.kind is EventKind.DONE:
+                    break
+        finally:
+            await self._finish(runner, task)
+            AGENTS_IN_FLIGHT.set_function(lambda: 0)
+
+    async def _finish(self, runner: LevelRunner, task: asyncio.Task[LevelResult]) -> None:
+        """Wait for the level to end (stopping it if the caller went away) and book its totals."""
+        if not task.done():
+            runner.request_stop("caller cancelled")
+        try:
+            result = await task
+        except Exception:
+            log.exception("run %s level %d ended with an error", runner.spec.run_id, runner.spec.level)
+            return
+        finally:
+            self.current = None
+        self._book.add(runner.spec.run_id, result)
+
+    async def _trajectories(self, dataset: str, spec: LevelSpec) -> list[Trajectory]:
+        # Held in memory for the run: a level must not wait on the store, and a run's levels
+        # must replay the same trajectories.
+        key = (spec.run_id, dataset, spec.shard_index, spec.shard_count)
+        if self._cache is not None and self._cache[0] == key:
+            return self._cache[1]
+        assert self._store is not None, "channels not open"
+        stub = trajectory_store_pb2_grpc.TrajectoryStoreStub(self._store)
+        request = trajectory_store_pb2.StreamTrajectoriesRequest(
+            dataset=dataset, shard_index=spec.shard_index, shard_count=spec.shard_count
+        )
+        try:
+            trajectories = [from_proto(msg) async for msg in stub.StreamTrajectories(request)]
+        except grpc.aio.AioRpcError as exc:
+            raise error_from_rpc(exc, "trajectory-store") from exc
+        if not trajectories:
+            raise NotFoundError(
+                f"dataset {dataset!r} has no trajectories in shard {spec.shard_index} of {spec.shard_count}"
+            )
+        self._cache = (key, trajectories)
+        return trajectories
+
+
+class LoadGenService:
+    """The loadgen service object for :func:`agentperf.runtime.server.service_main`."""
+
+    def __init__(self, config: LoadGenConfig) -> None:
+        self.config = config
+        self.servicer = LoadGenServicer(config, config.api_key())
+
+    def register(self, server: grpc.aio.Server) -> list[str]:
+        loadgen_pb2_grpc.add_LoadGeneratorServicer_to_server(self.servicer, server)
+        return [loadgen_pb2.DESCRIPTOR.services_by_name["LoadGenerator"].full_name]
+
+    async def start(self) -> None:
+        """Open the client channels to the store, toolsim and the judge (they connect lazily)."""
+        self.servicer.open_channels()
+
+    async def stop(self) -> None:
+        """Stop a running level (its records are still flushed to the judge), then close channels."""
+        current = self.servicer.current
+        if current is not None:
+            runner, task = current
+            runner.request_stop("loadgen shutting down")
+            await asyncio.gather(task, return_exceptions=True)
+        await self.servicer.close_channels()
