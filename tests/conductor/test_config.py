@@ -35,7 +35,9 @@ def test_nested_unknown_key_and_bad_value_are_named(tmp_path: Path) -> None:
 
 
 def test_duplicate_tier_names_rejected() -> None:
-    tiers = "tiers=[{name: a, min_output_speed: 1, max_ttft_s: 1}, {name: a, min_output_speed: 2, max_ttft_s: 1}]"
+    tiers = (
+        "tiers=[{name: a, min_output_speed: 1, max_ttft_s: 1}, {name: a, min_output_speed: 2, max_ttft_s: 1}]"
+    )
     with pytest.raises(ConfigError, match="unique names"):
         load_config(RunConfig, None, env={}, overrides=[tiers])
 

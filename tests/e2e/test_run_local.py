@@ -1,0 +1,174 @@
+"""End to end: ``agentperf run`` with every service as a real process on loopback.
+
+Checks what a user relies on: a found level passes and the next measured level above it
+fails; the judge holds one record per request the load generator sent; and, on the
+simulator's side, every request's context grew exactly as the trajectory says.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from agentperf.sim.tokens import MESSAGE_OVERHEAD
+from agentperf.trajectory import Trajectory
+
+pytestmark = pytest.mark.e2e
+
+SEED = 7
+COUNT = 24
+RUN_SETTINGS = [
+    f"seed={SEED}",
+    f"synthetic_count={COUNT}",
+    "window_s=5",
+    "min_window_requests=20",
+    "max_window_s=30",
+    "search.start=4",
+    "search.resolution_pct=25",
+    "search.max_levels=12",
+]
+
+
+def _run_cli(out: Path, *extra: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+    args = [sys.executable, "-m", "agentperf", "run", "--out", str(out), "--quiet"]
+    for item in [*RUN_SETTINGS, *extra]:
+        args += ["--set", item]
+    return subprocess.run(args, capture_output=True, text=True, timeout=timeout, check=False)
+
+
+@pytest.fixture(scope="module")
+def local_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], Path, str]:
+    out = tmp_path_factory.mktemp("runs")
+    proc = _run_cli(out, "run_id=e2e")
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    run_dir = out / "e2e"
+    return json.loads((run_dir / "result.json").read_text()), run_dir, proc.stdout
+
+
+def test_prints_a_table_per_tier(local_run: tuple[dict[str, Any], Path, str]) -> None:
+    result, _, stdout = local_run
+    for tier in ("slo1", "slo2", "slo3"):
+        assert any(line.startswith(tier) for line in stdout.splitlines()), stdout
+    assert "max agents" in stdout and "agents/GPU" in stdout and "agents/MW" in stdout
+    assert result["schema"] == "agentperf.run/v1"
+    assert result["gpus"] == 1 and result["target_kind"] == "simulator"
+
+
+def test_found_level_passes_and_next_measured_level_fails(
+    local_run: tuple[dict[str, Any], Path, str],
+) -> None:
+    result, _, _ = local_run
+    levels = {lvl["level"]: lvl for lvl in result["levels"]}
+    limited = 0
+    for tier in result["tiers"]:
+        name, found = tier["tier"], tier["max_agents"]
+        if found:
+            assert levels[found]["verdicts"][name]["verdict"] == "pass"
+            assert tier["agents_per_gpu"] == found / result["gpus"]
+            assert tier["agents_per_mw"] == pytest.approx(found / (levels[found]["power_w"] / 1e6))
+        above = sorted(lvl for lvl in levels if lvl > found)
+        if tier["lowest_failing"] is not None:
+            limited += 1
+            assert above and above[0] == tier["lowest_failing"]
+            assert levels[above[0]]["verdicts"][name]["verdict"] != "pass"
+    # the simulator saturates on a laptop: the search must have found a real limit
+    assert limited == len(result["tiers"])
+    speeds = [t["min_output_speed"] for t in result["tiers"]]
+    maxima = [t["max_agents"] for t in result["tiers"]]
+    assert maxima == sorted(maxima, reverse=True), "stricter tiers cannot hold more agents"
+    assert speeds == sorted(speeds)
+
+
+def test_judge_holds_one_record_per_request_sent(local_run: tuple[dict[str, Any], Path, str]) -> None:
+    result, run_dir, _ = local_run
+    total_sent = 0
+    for lvl in result["levels"]:
+        assert lvl["requests_sent"] > 0
+        assert lvl["records_total"] == lvl["requests_sent"], lvl
+        assert 0 < lvl["records_window"] <= lvl["records_total"]
+        total_sent += lvl["requests_sent"]
+    sim_log = [json.loads(line) for line in (run_dir / "sim-requests.jsonl").read_text().splitlines()]
+    assert len(sim_log) == total_sent
+
+
+def _dataset() -> dict[str, Trajectory]:
+    from agentperf.services.trajectory_store.synthetic import generate
+
+    return {t.id: t for t in generate(count=COUNT, seed=SEED, preset="local")}
+
+
+def test_every_request_context_grew_as_the_trajectory_says(
+    local_run: tuple[dict[str, Any], Path, str],
+) -> None:
+    _, run_dir, _ = local_run
+    trajectories = _dataset()
+    sequences: dict[tuple[str, ...], dict[int, dict[str, Any]]] = defaultdict(dict)
+    for line in (run_dir / "sim-requests.jsonl").read_text().splitlines():
+        entry = json.loads(line)
+        run, level, agent, seq, traj_id, phase, turn = entry["request_id"].split("/")
+        assert run == "e2e"
+        sequences[(level, agent, seq, traj_id, phase)][int(turn)] = entry
+    checked = cached_hits = 0
+    for (_level, _agent, _seq, traj_id, phase), turns in sequences.items():
+        phase_turns = trajectories[traj_id].phases[int(phase)].turns
+        for k, entry in turns.items():
+            if entry["status"] == "ok":
+                # output length is forced: the server generated exactly what the trajectory recorded
+                assert entry["completion_tokens"] == phase_turns[k].output_tokens
+            prev = turns.get(k - 1)
+            if prev is None or prev["status"] != "ok":
+                continue
+            expected = (
+                prev["prompt_tokens"]
+                + prev["completion_tokens"]
+                + phase_turns[k].input_tokens
+                + 2 * MESSAGE_OVERHEAD
+            )
+            assert entry["prompt_tokens"] == expected, (traj_id, phase, k)
+            checked += 1
+            cached_hits += entry["cached_tokens"] > 0
+    assert checked > 50
+    # history is byte-identical turn to turn, so the prefix cache serves most follow-up turns
+    assert cached_hits / checked > 0.9
+
+
+def test_ctrl_c_stops_everything_and_keeps_the_partial_result(tmp_path: Path) -> None:
+    args = [sys.executable, "-m", "agentperf", "run", "--out", str(tmp_path)]
+    for item in [*RUN_SETTINGS, "run_id=interrupted", "window_s=30"]:
+        args += ["--set", item]
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stderr is not None
+    deadline = time.monotonic() + 120
+    for line in proc.stderr:
+        if "window_open" in line or time.monotonic() > deadline:
+            break
+    proc.send_signal(signal.SIGINT)
+    try:
+        stdout, _ = proc.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        raise
+    assert proc.returncode == 130
+    result = json.loads((tmp_path / "interrupted" / "result.json").read_text())
+    assert result["interrupted"] is True
+    assert "max agents" in stdout
+    # no service process of this run is left behind
+    run_dir = str(tmp_path / "interrupted")
+    leftovers = [pid for pid in os.listdir("/proc") if pid.isdigit() and run_dir in _cmdline(pid)]
+    assert leftovers == []
+
+
+def _cmdline(pid: str) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return ""
