@@ -2,7 +2,7 @@
 
 Not a test (pytest does not collect it). Run::
 
-    .venv/bin/python tests/loadgen/bench_hot_path.py [--streams 200] [--tokens 500] [--rounds 3]
+    .venv/bin/python bench/loadgen_hot_path.py [--streams 200] [--tokens 500] [--rounds 3]
 
 A server subprocess streams ``--tokens`` one-token chunks per request as fast as it can
 (vLLM-shaped events, usage null on every chunk, a final usage chunk and [DONE]); this
