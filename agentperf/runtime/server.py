@@ -15,14 +15,13 @@ its resources. :func:`service_main` turns it into a process:
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import json
 import logging
 import signal
 import sys
 from collections.abc import Callable, Sequence
-from typing import Protocol, TypeVar
+from typing import Any, Protocol
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -30,8 +29,9 @@ from grpc_reflection.v1alpha import reflection
 from opentelemetry.instrumentation.grpc import aio_client_interceptors, aio_server_interceptor
 from prometheus_client import start_http_server
 
-from agentperf.config import ServiceConfig, load_config
+from agentperf.config import ServiceConfig
 from agentperf.errors import AgentperfError
+from agentperf.runtime.entry import config_from_argv, setup_logging
 from agentperf.runtime.telemetry import setup_tracing, shutdown_tracing
 
 log = logging.getLogger(__name__)
@@ -112,34 +112,17 @@ async def serve(
         shutdown_tracing()
 
 
-C = TypeVar("C", bound=ServiceConfig)
-
-
 def service_main(
-    name: str, model: type[C], factory: Callable[[C], Service], argv: Sequence[str] | None = None
+    name: str,
+    model: type[ServiceConfig],
+    factory: Callable[[Any], Service],
+    argv: Sequence[str] | None = None,
 ) -> int:
     """Entry point of ``python -m agentperf.services.<name>``; returns the exit code."""
-    parser = argparse.ArgumentParser(prog=f"agentperf-{name}", description=f"agentperf {name} service")
-    parser.add_argument("--config", help="YAML file with the service's configuration")
-    parser.add_argument(
-        "--set", action="append", default=[], metavar="FIELD=VALUE", help="override one field"
-    )
-    parser.add_argument("--print-config", action="store_true", help="print the effective config and exit")
-    args = parser.parse_args(argv)
-    try:
-        config = load_config(model, args.config, overrides=args.set)
-    except AgentperfError as exc:
-        print(f"agentperf-{name}: {exc}", file=sys.stderr)
-        return 2
-    if args.print_config:
-        print(config.model_dump_json(indent=2))
-        return 0
-    logging.basicConfig(
-        level=config.log_level.upper(),
-        stream=sys.stderr,
-        format=f"%(asctime)s {name} %(levelname)s %(name)s: %(message)s",
-    )
-    log.info("config: %s", config.model_dump_json())
+    config = config_from_argv(name, model, argv)
+    if isinstance(config, int):
+        return config
+    setup_logging(name, config.log_level, config)
     try:
         asyncio.run(serve(name, config, factory(config)))
     except AgentperfError as exc:

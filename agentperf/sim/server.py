@@ -12,7 +12,6 @@ on stdout once both servers listen, logs to stderr, stops gracefully on SIGTERM 
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
 import json
@@ -31,8 +30,8 @@ from typing import IO, Any
 from aiohttp import web
 from opentelemetry import propagate, trace
 
-from agentperf.config import load_config
 from agentperf.errors import AgentperfError, InputError
+from agentperf.runtime.entry import config_from_argv, setup_logging
 from agentperf.runtime.telemetry import setup_tracing, shutdown_tracing
 from agentperf.sim.api import (
     ChatRequest,
@@ -445,28 +444,15 @@ async def serve(config: SimConfig, profile: SimProfile, stop_event: asyncio.Even
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``python -m agentperf.sim``; returns the exit code."""
-    parser = argparse.ArgumentParser(prog="agentperf-sim", description="agentperf simulated inference server")
-    parser.add_argument("--config", help="YAML file with the simulator's configuration")
-    parser.add_argument(
-        "--set", action="append", default=[], metavar="FIELD=VALUE", help="override one field"
-    )
-    parser.add_argument("--print-config", action="store_true", help="print the effective config and exit")
-    args = parser.parse_args(argv)
+    config = config_from_argv("sim", SimConfig, argv)
+    if isinstance(config, int):
+        return config
     try:
-        config = load_config(SimConfig, args.config, overrides=args.set)
         profile = load_profile(config.profile, config.profile_overrides)
     except AgentperfError as exc:
         print(f"agentperf-sim: {exc}", file=sys.stderr)
         return 2
-    if args.print_config:
-        print(config.model_dump_json(indent=2))
-        return 0
-    logging.basicConfig(
-        level=config.log_level.upper(),
-        stream=sys.stderr,
-        format="%(asctime)s sim %(levelname)s %(name)s: %(message)s",
-    )
-    log.info("config: %s", config.model_dump_json())
+    setup_logging("sim", config.log_level, config)
     log.info("profile: %s", profile.model_dump_json())
     try:
         asyncio.run(serve(config, profile))
