@@ -32,6 +32,7 @@ from agentperf.runtime.grpc_errors import error_from_rpc
 from agentperf.runtime.procs import ChildProcess, start_child
 from agentperf.runtime.server import channel
 from agentperf.search import ConcurrencySearch, SearchConfig
+from agentperf.tiers import TierConfig, check_unique, default_tiers
 from agentperf.v1 import (
     common_pb2,
     judge_pb2,
@@ -45,19 +46,6 @@ from agentperf.v1 import (
 )
 
 log = logging.getLogger(__name__)
-
-
-class TierConfig(StrictModel):
-    name: str = Field(description="Tier name used in reports and gates.")
-    min_output_speed: float = Field(gt=0, description="P25 output speed must be at least this (tokens/s).")
-    max_ttft_s: float = Field(gt=0, description="P95 time to first token must be at most this (seconds).")
-
-
-DEFAULT_TIERS = [
-    TierConfig(name="slo1", min_output_speed=30, max_ttft_s=10),
-    TierConfig(name="slo2", min_output_speed=100, max_ttft_s=5),
-    TierConfig(name="slo3", min_output_speed=300, max_ttft_s=3),
-]
 
 
 class RunConfig(StrictModel):
@@ -84,7 +72,9 @@ class RunConfig(StrictModel):
         "local", description="Synthetic generator preset when no dataset_file is given."
     )
     synthetic_count: int = Field(64, ge=1, description="Synthetic trajectories to generate.")
-    tiers: list[TierConfig] = Field(default_factory=lambda: list(DEFAULT_TIERS), description="SLO tiers.")
+    tiers: list[TierConfig] = Field(
+        default_factory=default_tiers, min_length=1, description="SLO tiers; the public ones by default."
+    )
     search: SearchConfig = Field(
         default_factory=lambda: SearchConfig(resolution_pct=10.0), description="Search."
     )
@@ -106,10 +96,7 @@ class RunConfig(StrictModel):
     @field_validator("tiers")
     @classmethod
     def _unique_tiers(cls, tiers: list[TierConfig]) -> list[TierConfig]:
-        names = [t.name for t in tiers]
-        if not tiers or len(set(names)) != len(names):
-            raise ValueError(f"tiers must be non-empty with unique names, got {names}")
-        return tiers
+        return check_unique(tiers)
 
 
 @dataclass

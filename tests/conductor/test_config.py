@@ -6,10 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from agentperf.conductor import RunConfig, TierConfig
+from agentperf.conductor import RunConfig
 from agentperf.config import ServiceConfig, load_config
 from agentperf.errors import ConfigError
 from agentperf.search import SearchConfig
+from agentperf.tiers import TierConfig
 
 
 def test_layering_file_then_env_then_flags(tmp_path: Path) -> None:
@@ -38,7 +39,7 @@ def test_duplicate_tier_names_rejected() -> None:
     tiers = (
         "tiers=[{name: a, min_output_speed: 1, max_ttft_s: 1}, {name: a, min_output_speed: 2, max_ttft_s: 1}]"
     )
-    with pytest.raises(ConfigError, match="unique names"):
+    with pytest.raises(ConfigError, match="tier names must be unique; repeated: a"):
         load_config(RunConfig, None, env={}, overrides=[tiers])
 
 
