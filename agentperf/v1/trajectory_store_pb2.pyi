@@ -74,7 +74,7 @@ class GenerateSyntheticRequest(_message.Message):
     def __init__(self, dataset: _Optional[str] = ..., spec: _Optional[_Union[SyntheticSpec, _Mapping]] = ..., replace: _Optional[bool] = ..., preset: _Optional[str] = ...) -> None: ...
 
 class DatasetInfo(_message.Message):
-    __slots__ = ("name", "format", "trajectories", "turns", "input_tokens", "output_tokens", "created_unix_s", "source")
+    __slots__ = ("name", "format", "trajectories", "turns", "input_tokens", "output_tokens", "created_unix_s", "source", "token_method")
     NAME_FIELD_NUMBER: _ClassVar[int]
     FORMAT_FIELD_NUMBER: _ClassVar[int]
     TRAJECTORIES_FIELD_NUMBER: _ClassVar[int]
@@ -83,6 +83,7 @@ class DatasetInfo(_message.Message):
     OUTPUT_TOKENS_FIELD_NUMBER: _ClassVar[int]
     CREATED_UNIX_S_FIELD_NUMBER: _ClassVar[int]
     SOURCE_FIELD_NUMBER: _ClassVar[int]
+    TOKEN_METHOD_FIELD_NUMBER: _ClassVar[int]
     name: str
     format: str
     trajectories: int
@@ -91,7 +92,8 @@ class DatasetInfo(_message.Message):
     output_tokens: int
     created_unix_s: float
     source: str
-    def __init__(self, name: _Optional[str] = ..., format: _Optional[str] = ..., trajectories: _Optional[int] = ..., turns: _Optional[int] = ..., input_tokens: _Optional[int] = ..., output_tokens: _Optional[int] = ..., created_unix_s: _Optional[float] = ..., source: _Optional[str] = ...) -> None: ...
+    token_method: str
+    def __init__(self, name: _Optional[str] = ..., format: _Optional[str] = ..., trajectories: _Optional[int] = ..., turns: _Optional[int] = ..., input_tokens: _Optional[int] = ..., output_tokens: _Optional[int] = ..., created_unix_s: _Optional[float] = ..., source: _Optional[str] = ..., token_method: _Optional[str] = ...) -> None: ...
 
 class ListDatasetsRequest(_message.Message):
     __slots__ = ()

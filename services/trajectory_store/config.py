@@ -41,6 +41,11 @@ class TrajectoryStoreConfig(ServiceConfig):
         description="SQLite database file (WAL mode). Must be a real path: reads and writes use separate connections.",
     )
     limits: StoreLimits = Field(default_factory=StoreLimits, description="Size limits on imported data.")
+    tokenizer_path: str | None = Field(
+        None,
+        description="tokenizer.json (or its folder) used to count tokens of formats that carry only text; "
+        "unset: an approximation of 4 characters per token, recorded as the dataset's token_method.",
+    )
     stream_batch: int = Field(
         256, ge=1, le=100_000, description="Rows fetched per query while streaming (keyset pagination)."
     )

@@ -12,10 +12,11 @@ from dataclasses import dataclass
 from agentperf.errors import InputError, LimitExceededError
 from agentperf.services.trajectory_store import formats, synthetic
 from agentperf.services.trajectory_store.config import StoreLimits
+from agentperf.services.trajectory_store.importers import ImportContext, ImportResult, Parser, get_format
+from agentperf.tokencount import ApproxCounter, TokenCounter
 from agentperf.trajectory import Trajectory
 
 DATASET_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:@+-]{0,199}")
-IMPORT_FORMATS = (formats.FORMAT_NAME,)
 _CHUNK = "ImportChunk"
 _STREAM = "StreamTrajectoriesRequest"
 
@@ -32,6 +33,7 @@ class DatasetInfo:
     turns: int
     input_tokens: int
     output_tokens: int
+    token_method: str = ""
 
 
 @dataclass
@@ -61,6 +63,7 @@ class DatasetHeader:
     format: str
     source: str
     replace: bool
+    token_method: str = ""
 
 
 def check_dataset_name(name: str, source: str) -> str:
@@ -119,11 +122,12 @@ class ImportSession:
     Parsing happens as chunks arrive, so only the unfinished last line is held as raw bytes.
     """
 
-    def __init__(self, limits: StoreLimits) -> None:
+    def __init__(self, limits: StoreLimits, counter: TokenCounter | None = None) -> None:
         self._limits = limits
+        self._counter = counter or ApproxCounter()
         self._chunks = 0
         self._bytes = 0
-        self._parser: formats.JsonlParser | None = None
+        self._parser: Parser | None = None
         self.header: DatasetHeader | None = None
 
     def add_chunk(self, *, dataset: str, format: str, replace: bool, source_name: str, data: bytes) -> None:
@@ -148,7 +152,7 @@ class ImportSession:
         assert self._parser is not None, "add_chunk() first"
         self._parser.feed(data)
 
-    def finish(self) -> list[Trajectory]:
+    def finish(self) -> ImportResult:
         if self._parser is None:
             raise InputError(
                 "empty import stream: the first chunk must name dataset and format",
@@ -160,12 +164,7 @@ class ImportSession:
     def _start(self, dataset: str, format: str, replace: bool, source_name: str) -> None:
         check_dataset_name(dataset, _CHUNK)
         fmt = format or formats.FORMAT_NAME
-        if fmt not in IMPORT_FORMATS:
-            raise InputError(
-                f"unknown format {fmt!r}; supported: {', '.join(IMPORT_FORMATS)}",
-                source=_CHUNK,
-                field="format",
-            )
+        importer = get_format(fmt, source=_CHUNK)
         source = source_name or f"{dataset}.{fmt}"
         self.header = DatasetHeader(dataset, fmt, source, replace)
-        self._parser = formats.JsonlParser(source, self._limits)
+        self._parser = importer.make(ImportContext(source, dataset, self._limits, self._counter))

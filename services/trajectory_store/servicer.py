@@ -24,6 +24,7 @@ from agentperf.services.trajectory_store.core import (
     check_synthetic_limits,
 )
 from agentperf.services.trajectory_store.store import TrajectoryStore
+from agentperf.tokencount import make_counter
 from agentperf.v1 import common_pb2, trajectory_store_pb2, trajectory_store_pb2_grpc
 
 IMPORTS = Counter(
@@ -45,6 +46,7 @@ def info_to_proto(info: DatasetInfo) -> trajectory_store_pb2.DatasetInfo:
         output_tokens=info.output_tokens,
         created_unix_s=info.created_unix_s,
         source=info.source,
+        token_method=info.token_method,
     )
 
 
@@ -54,6 +56,7 @@ class TrajectoryStoreServicer(trajectory_store_pb2_grpc.TrajectoryStoreServicer)
     def __init__(self, config: TrajectoryStoreConfig, store: TrajectoryStore) -> None:
         self._config = config
         self._store = store
+        self._counter = make_counter(config.tokenizer_path)
 
     @grpc_method
     async def Import(  # noqa: N802 -- gRPC method name
@@ -68,7 +71,7 @@ class TrajectoryStoreServicer(trajectory_store_pb2_grpc.TrajectoryStoreServicer)
         return info_to_proto(info)
 
     async def _import(self, chunks: AsyncIterator[trajectory_store_pb2.ImportChunk]) -> DatasetInfo:
-        session = ImportSession(self._config.limits)
+        session = ImportSession(self._config.limits, self._counter)
         async for chunk in chunks:
             first = session.header is None
             session.add_chunk(
@@ -84,9 +87,10 @@ class TrajectoryStoreServicer(trajectory_store_pb2_grpc.TrajectoryStoreServicer)
             if chunk.data:
                 # JSON parsing is CPU work: keep it off the event loop.
                 await asyncio.to_thread(session.feed, chunk.data)
-        trajectories = await asyncio.to_thread(session.finish)
+        result = await asyncio.to_thread(session.finish)
         assert session.header is not None
-        return await self._store.write(session.header, trajectories, time.time())
+        header = dataclasses.replace(session.header, token_method=result.token_method)
+        return await self._store.write(header, result.trajectories, time.time())
 
     async def _refuse_existing(self, session: ImportSession) -> None:
         """Fail fast, before any data is parsed; the write checks again inside its transaction."""
@@ -105,7 +109,7 @@ class TrajectoryStoreServicer(trajectory_store_pb2_grpc.TrajectoryStoreServicer)
         check_synthetic_limits(params, self._config.limits)
         stated = json.dumps(dataclasses.asdict(params), separators=(",", ":"))
         header = DatasetHeader(
-            name, synthetic.FORMAT_NAME, f"synthetic preset={preset} {stated}", request.replace
+            name, synthetic.FORMAT_NAME, f"synthetic preset={preset} {stated}", request.replace, "declared"
         )
         info = await self._store.write(header, synthetic.generate_params(params), time.time())
         IMPORTS.labels("synthetic", "stored").inc()

@@ -38,7 +38,8 @@ CREATE TABLE IF NOT EXISTS datasets (
   trajectories INTEGER NOT NULL DEFAULT 0,
   turns INTEGER NOT NULL DEFAULT 0,
   input_tokens INTEGER NOT NULL DEFAULT 0,
-  output_tokens INTEGER NOT NULL DEFAULT 0
+  output_tokens INTEGER NOT NULL DEFAULT 0,
+  token_method TEXT NOT NULL DEFAULT ''
 );
 CREATE TABLE IF NOT EXISTS trajectories (
   dataset_id INTEGER NOT NULL REFERENCES datasets(id) ON DELETE CASCADE,
@@ -50,7 +51,9 @@ CREATE TABLE IF NOT EXISTS trajectories (
   UNIQUE (dataset_id, id)
 );
 """
-_INFO_COLUMNS = "name, format, source, created_unix_s, trajectories, turns, input_tokens, output_tokens"
+_INFO_COLUMNS = (
+    "name, format, source, created_unix_s, trajectories, turns, input_tokens, output_tokens, token_method"
+)
 _INSERT_BATCH = 1000
 
 
@@ -110,8 +113,8 @@ class TrajectoryDB:
             self.conn.execute("DELETE FROM trajectories WHERE dataset_id = ?", (old,))
             self.conn.execute("DELETE FROM datasets WHERE id = ?", (old,))
         cur = self.conn.execute(
-            "INSERT INTO datasets (name, format, source, created_unix_s) VALUES (?, ?, ?, ?)",
-            (header.name, header.format, header.source, created),
+            "INSERT INTO datasets (name, format, source, created_unix_s, token_method) VALUES (?, ?, ?, ?, ?)",
+            (header.name, header.format, header.source, created, header.token_method),
         )
         dataset_id = cur.lastrowid
         tally = DatasetTally()
@@ -137,6 +140,7 @@ class TrajectoryDB:
             tally.turns,
             tally.input_tokens,
             tally.output_tokens,
+            header.token_method,
         )
 
     def fetch_batch(
