@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import logging
 import signal
 import sys
@@ -27,7 +28,14 @@ def _run_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     p.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE", help="override one setting")
     p.add_argument("--target", help="OpenAI-compatible server URL (default: the built-in simulator)")
     p.add_argument("--model", help="model name to request")
-    p.add_argument("--dataset-file", type=Path, help="agentperf JSONL trajectories to replay")
+    p.add_argument(
+        "--dataset-file",
+        type=Path,
+        action="append",
+        help="trajectory file or folder to replay (repeatable; all form one dataset)",
+    )
+    p.add_argument("--dataset-format", help="format of --dataset-file (default jsonl; see docs/importers.md)")
+    p.add_argument("--tokenizer", help="tokenizer.json (or folder) for formats that carry only text")
     p.add_argument("--out", type=Path, help="output folder (default: runs/)")
     p.add_argument("--seed", type=int)
     p.add_argument("--quiet", action="store_true", help="no live progress")
@@ -42,12 +50,15 @@ def _run(args: argparse.Namespace) -> int:
         for key, value in (
             ("target_url", args.target),
             ("model", args.model),
-            ("dataset_file", args.dataset_file),
+            ("dataset_format", args.dataset_format),
+            ("tokenizer_path", args.tokenizer),
             ("out_dir", args.out),
             ("seed", args.seed),
         )
         if value is not None
     ]
+    if args.dataset_file:
+        flags.append("dataset_files=" + json.dumps([str(p) for p in args.dataset_file]))
     if args.quiet:
         flags.append("quiet=true")
     cfg = load_config(RunConfig, args.config, overrides=[*args.set, *flags])

@@ -26,7 +26,8 @@ from pydantic import Field, field_validator
 
 import agentperf
 from agentperf.config import StrictModel
-from agentperf.errors import AgentperfError, ConfigError
+from agentperf.errors import AgentperfError
+from agentperf.importing import expand_paths, import_chunks
 from agentperf.report import LevelSummary, RunReport, TierSummary, render_table, write_json
 from agentperf.runtime.grpc_errors import error_from_rpc
 from agentperf.runtime.procs import ChildProcess, start_child
@@ -65,11 +66,22 @@ class RunConfig(StrictModel):
     gpus: int | None = Field(
         None, ge=1, description="GPUs serving the target; default: as many as DCGM reports."
     )
-    dataset_file: Path | None = Field(
-        None, description="agentperf JSONL trajectories to import instead of synthetic."
+    dataset_files: list[Path] = Field(
+        default_factory=list,
+        description="Trajectory files (or folders of them) to import as one dataset instead of synthetic ones.",
+    )
+    dataset_format: str = Field(
+        "jsonl", description="Import format of dataset_files (see docs/importers.md for the list)."
+    )
+    dataset_name: str | None = Field(
+        None, description="Name of the imported dataset; default: the first file's stem."
+    )
+    tokenizer_path: str | None = Field(
+        None,
+        description="tokenizer.json (or folder) the store counts text-only formats with; unset: approximate.",
     )
     synthetic_preset: str = Field(
-        "local", description="Synthetic generator preset when no dataset_file is given."
+        "local", description="Synthetic generator preset when no dataset_files are given."
     )
     synthetic_count: int = Field(64, ge=1, description="Synthetic trajectories to generate.")
     tiers: list[TierConfig] = Field(
@@ -157,7 +169,7 @@ async def start_suite(cfg: RunConfig, run_dir: Path) -> AsyncIterator[Suite]:
             child(
                 "trajectory-store",
                 "agentperf.services.trajectory_store",
-                {"db_path": str(run_dir / "trajectories.db")},
+                {"db_path": str(run_dir / "trajectories.db"), "tokenizer_path": cfg.tokenizer_path},
             ),
             child(
                 "toolsim",
@@ -224,26 +236,11 @@ async def _call(peer: str, awaitable: Any) -> Any:
 
 
 async def load_dataset(cfg: RunConfig, suite: Suite) -> trajectory_store_pb2.DatasetInfo:
-    if cfg.dataset_file is not None:
-        path = cfg.dataset_file
-        try:
-            data = path.read_bytes()
-        except OSError as exc:
-            raise ConfigError(f"dataset_file {path}: {exc.strerror}") from exc
-
-        async def chunks() -> AsyncIterator[trajectory_store_pb2.ImportChunk]:
-            step = 1 << 20
-            for i in range(0, max(len(data), 1), step):
-                first = i == 0
-                yield trajectory_store_pb2.ImportChunk(
-                    dataset=path.stem if first else "",
-                    format="jsonl" if first else "",
-                    replace=first,
-                    source_name=path.name if first else "",
-                    data=data[i : i + step],
-                )
-
-        info: trajectory_store_pb2.DatasetInfo = await _call("trajectory-store", suite.store.Import(chunks()))
+    if cfg.dataset_files:
+        files = expand_paths(cfg.dataset_files)
+        name = cfg.dataset_name or files[0].stem.split(".")[0]
+        stream = import_chunks(name, cfg.dataset_format, files, replace=True)
+        info: trajectory_store_pb2.DatasetInfo = await _call("trajectory-store", suite.store.Import(stream))
         return info
     request = trajectory_store_pb2.GenerateSyntheticRequest(
         dataset=f"synthetic-{cfg.synthetic_preset}",

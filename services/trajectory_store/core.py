@@ -12,7 +12,13 @@ from dataclasses import dataclass
 from agentperf.errors import InputError, LimitExceededError
 from agentperf.services.trajectory_store import formats, synthetic
 from agentperf.services.trajectory_store.config import StoreLimits
-from agentperf.services.trajectory_store.importers import ImportContext, ImportResult, Parser, get_format
+from agentperf.services.trajectory_store.importers import (
+    ImportContext,
+    ImportFormat,
+    ImportResult,
+    Parser,
+    get_format,
+)
 from agentperf.tokencount import ApproxCounter, TokenCounter
 from agentperf.trajectory import Trajectory
 
@@ -119,7 +125,10 @@ def check_synthetic_limits(params: synthetic.SyntheticParams, limits: StoreLimit
 class ImportSession:
     """The client-streaming import protocol: a header in the first chunk, then data in any split.
 
-    Parsing happens as chunks arrive, so only the unfinished last line is held as raw bytes.
+    One import may carry several files of the same format (a folder of ``.traj`` files becomes
+    one dataset): a later chunk that sets only ``source_name`` starts the next file. The import
+    stays all-or-nothing across files, and trajectory ids must be unique across them.
+    Parsing happens as chunks arrive, so only what a parser must buffer is held as raw bytes.
     """
 
     def __init__(self, limits: StoreLimits, counter: TokenCounter | None = None) -> None:
@@ -128,6 +137,9 @@ class ImportSession:
         self._chunks = 0
         self._bytes = 0
         self._parser: Parser | None = None
+        self._format: ImportFormat | None = None
+        self._done: list[ImportResult] = []
+        self._sources: list[str] = []
         self.header: DatasetHeader | None = None
 
     def add_chunk(self, *, dataset: str, format: str, replace: bool, source_name: str, data: bytes) -> None:
@@ -135,12 +147,14 @@ class ImportSession:
         self._chunks += 1
         if self._chunks == 1:
             self._start(dataset, format, replace, source_name)
-        elif dataset or format or source_name or replace:
+        elif dataset or format or replace:
             raise InputError(
-                f"dataset, format, source_name and replace belong in the first chunk only (chunk {self._chunks})",
+                f"dataset, format and replace belong in the first chunk only (chunk {self._chunks})",
                 source=_CHUNK,
                 field="dataset",
             )
+        elif source_name:
+            self._next_file(source_name)
         self._bytes += len(data)
         if self._bytes > self._limits.max_import_bytes:
             raise LimitExceededError(
@@ -148,18 +162,42 @@ class ImportSession:
             )
 
     def feed(self, data: bytes) -> None:
-        """Parse the lines ``data`` completes (call after :meth:`add_chunk`; CPU work, run off the loop)."""
+        """Parse what ``data`` completes (call after :meth:`add_chunk`; CPU work, run off the loop)."""
         assert self._parser is not None, "add_chunk() first"
         self._parser.feed(data)
 
     def finish(self) -> ImportResult:
+        """Every file's trajectories in order, or InputError; ids are unique across files."""
         if self._parser is None:
             raise InputError(
                 "empty import stream: the first chunk must name dataset and format",
                 source=_CHUNK,
                 field="dataset",
             )
-        return self._parser.finish()
+        self._done.append(self._parser.finish())
+        self._parser = None
+        trajectories: list[Trajectory] = []
+        first_source: dict[str, str] = {}
+        for source, result in zip(self._sources, self._done, strict=True):
+            for traj in result.trajectories:
+                seen = first_source.setdefault(traj.id, source)
+                if seen != source:
+                    raise InputError(
+                        f"duplicate trajectory id {traj.id!r} (also in {seen})", source=source, field="id"
+                    )
+                trajectories.append(traj)
+        methods = sorted({r.token_method for r in self._done})
+        return ImportResult(trajectories, "+".join(methods))
+
+    def _next_file(self, source_name: str) -> None:
+        assert self._parser is not None and self._format is not None and self.header is not None
+        if len(self._sources) >= self._limits.max_trajectories:
+            raise LimitExceededError(f"more than {self._limits.max_trajectories} files in one import")
+        self._done.append(self._parser.finish())
+        self._sources.append(source_name)
+        self._parser = self._format.make(
+            ImportContext(source_name, self.header.name, self._limits, self._counter)
+        )
 
     def _start(self, dataset: str, format: str, replace: bool, source_name: str) -> None:
         check_dataset_name(dataset, _CHUNK)
@@ -167,4 +205,6 @@ class ImportSession:
         importer = get_format(fmt, source=_CHUNK)
         source = source_name or f"{dataset}.{fmt}"
         self.header = DatasetHeader(dataset, fmt, source, replace)
+        self._format = importer
+        self._sources.append(source)
         self._parser = importer.make(ImportContext(source, dataset, self._limits, self._counter))

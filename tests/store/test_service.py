@@ -169,7 +169,7 @@ async def test_import_over_max_bytes_is_resource_exhausted(client: StoreClient) 
         ),
         (
             [trajectory_store_pb2.ImportChunk(dataset="x", format="csv")],
-            "ImportChunk field 'format': unknown format 'csv'; supported: jsonl",
+            "ImportChunk field 'format': unknown format 'csv'; supported: ",
         ),
         ([trajectory_store_pb2.ImportChunk(dataset="a/b")], "ImportChunk field 'dataset': must be 1-200"),
         (
@@ -177,7 +177,7 @@ async def test_import_over_max_bytes_is_resource_exhausted(client: StoreClient) 
                 trajectory_store_pb2.ImportChunk(dataset="x", data=GOOD),
                 trajectory_store_pb2.ImportChunk(dataset="x"),
             ],
-            "ImportChunk field 'dataset': dataset, format, source_name and replace belong in the first chunk",
+            "ImportChunk field 'dataset': dataset, format and replace belong in the first chunk",
         ),
         ([trajectory_store_pb2.ImportChunk(dataset="x")], "x.jsonl: no trajectories"),
     ],
@@ -304,3 +304,41 @@ async def test_unusable_db_path_is_a_config_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="cannot open the SQLite database"):
         await service.start()
     await service.stop()
+
+
+async def _import_files(client: StoreClient, dataset: str, files: list[tuple[str, bytes]]) -> Any:
+    """One import carrying several files: a later chunk with only source_name starts the next file."""
+
+    async def chunks() -> AsyncIterator[trajectory_store_pb2.ImportChunk]:
+        for n, (name, data) in enumerate(files):
+            if n == 0:
+                yield trajectory_store_pb2.ImportChunk(
+                    dataset=dataset, format="jsonl", source_name=name, data=data[:9]
+                )
+            else:
+                yield trajectory_store_pb2.ImportChunk(source_name=name, data=data[:9])
+            for start in range(9, len(data), 9):
+                yield trajectory_store_pb2.ImportChunk(data=data[start : start + 9])
+
+    return await client.stub.Import(chunks())
+
+
+async def test_one_import_can_carry_several_files(client: StoreClient) -> None:
+    first = jsonl(traj_line("a-1"), traj_line("a-2"))
+    second = jsonl(traj_line("b-1", turns=3))
+    info = await _import_files(client, "multi", [("a.jsonl", first), ("b.jsonl", second)])
+    assert (info.trajectories, info.turns, info.token_method) == (3, 7, "declared")
+    assert await client.ids("multi") == ["a-1", "a-2", "b-1"]
+
+
+async def test_error_in_a_later_file_names_it_and_stores_nothing(client: StoreClient) -> None:
+    first = jsonl(traj_line("a-1"))
+    bad = jsonl(traj_line("b-1"), {"id": "b-2"})
+    err = await rpc_error(_import_files(client, "multi", [("a.jsonl", first), ("b.jsonl", bad)]))
+    assert err.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert (err.details() or "").startswith("b.jsonl:2 field 'phases'")
+    dup = jsonl(traj_line("a-1"))
+    err = await rpc_error(_import_files(client, "multi", [("a.jsonl", first), ("c.jsonl", dup)]))
+    assert err.details() == "c.jsonl field 'id': duplicate trajectory id 'a-1' (also in a.jsonl)"
+    listed = await client.stub.ListDatasets(trajectory_store_pb2.ListDatasetsRequest())
+    assert list(listed.datasets) == []
