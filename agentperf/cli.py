@@ -15,7 +15,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from agentperf import __version__
+from agentperf import __version__, trajectories_cli
 from agentperf.config import load_config
 from agentperf.errors import AgentperfError
 
@@ -86,11 +86,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug details to stderr")
     sub = parser.add_subparsers(dest="command", required=True)
     _run_parser(sub)
+    trajectories_cli.add_parser(sub)
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
     )
-    commands = {"run": _run}
+    commands = {"run": _run, "trajectories": trajectories_cli.run}
     try:
         return commands[args.command](args)
     except AgentperfError as exc:

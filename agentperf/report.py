@@ -42,12 +42,16 @@ class LevelSummary:
     failed: int
     censored: int
     complete: bool  # the judge had every record the load generator sent when it judged
+    run_id: str  # the (sub-)run id the judge holds this measurement's records under
     output_tokens_per_s: float
     window_s: float
     power_w: float | None
     gpus: int
     power_simulated: bool
     elapsed_s: float
+    # Earlier measurements of this level that had too few samples to judge (measured again, longer):
+    # {"run_id", "requests_sent", "records_total"} each, so every request sent stays accounted for.
+    discarded: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass

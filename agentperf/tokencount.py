@@ -47,7 +47,10 @@ class TokenizerCounter:
     def count(self, text: str) -> int:
         if not text:
             return 0
-        return len(self._tokenizer.encode(text, add_special_tokens=False).ids)
+        # The Rust tokenizer rejects unpaired surrogates; they are not text, so they count as
+        # one "?" each, as the UTF-8 encoder's replacement writes them.
+        clean = text.encode("utf-8", "replace").decode("utf-8")
+        return len(self._tokenizer.encode(clean, add_special_tokens=False).ids)
 
 
 class ApproxCounter:

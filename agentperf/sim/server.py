@@ -289,10 +289,11 @@ class Simulator:
                 REQUEST_ID_HEADER: req.request_id,
             }
         )
-        await response.prepare(request)
         writer = ChunkWriter(f"chatcmpl-{req.request_id}", self.config.model, int(req.arrival_unix_s))
         sent = 0
         try:
+            # Inside the try: a client that gave up while queued is gone before the headers go out.
+            await response.prepare(request)
             while not (req.finished and sent >= req.generated):
                 await req.wake.wait()
                 req.wake.clear()

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from agentperf.v1 import common_pb2 as agentperf_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1a\x61gentperf/v1/toolsim.proto\x12\x0c\x61gentperf.v1\x1a\x19\x61gentperf/v1/common.proto\"C\n\x0eRunToolRequest\x12$\n\x04tool\x18\x01 \x01(\x0b\x32\x16.agentperf.v1.ToolCall\x12\x0b\n\x03key\x18\x02 \x01(\t\"\x95\x01\n\x0fRunToolResponse\x12\x0f\n\x07\x64\x65lay_s\x18\x01 \x01(\x01\x12\r\n\x05model\x18\x02 \x01(\t\x12\x18\n\x10modelled_delay_s\x18\x03 \x01(\x01\x12\x12\n\ntime_scale\x18\x04 \x01(\x01\x12\x10\n\x08queued_s\x18\x05 \x01(\x01\x12\x12\n\ntool_class\x18\x06 \x01(\t\x12\x0e\n\x06\x63\x61pped\x18\x07 \x01(\x08\x32Q\n\x07ToolSim\x12\x46\n\x07RunTool\x12\x1c.agentperf.v1.RunToolRequest\x1a\x1d.agentperf.v1.RunToolResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1a\x61gentperf/v1/toolsim.proto\x12\x0c\x61gentperf.v1\x1a\x19\x61gentperf/v1/common.proto\"C\n\x0eRunToolRequest\x12$\n\x04tool\x18\x01 \x01(\x0b\x32\x16.agentperf.v1.ToolCall\x12\x0b\n\x03key\x18\x02 \x01(\t\"\xed\x01\n\x0fRunToolResponse\x12\x0f\n\x07\x64\x65lay_s\x18\x01 \x01(\x01\x12\r\n\x05model\x18\x02 \x01(\t\x12\x18\n\x10modelled_delay_s\x18\x03 \x01(\x01\x12\x12\n\ntime_scale\x18\x04 \x01(\x01\x12\x10\n\x08queued_s\x18\x05 \x01(\x01\x12\x12\n\ntool_class\x18\x06 \x01(\t\x12\x0e\n\x06\x63\x61pped\x18\x07 \x01(\x08\x12\x10\n\x08\x63pu_task\x18\x08 \x01(\t\x12\x16\n\x0e\x63pu_work_units\x18\t \x01(\x03\x12\x14\n\x0c\x63pu_target_s\x18\n \x01(\x01\x12\x16\n\x0e\x63pu_measured_s\x18\x0b \x01(\x01\"\x1d\n\nFitRequest\x12\x0f\n\x07\x64\x61taset\x18\x01 \x01(\t\"\x16\n\x14\x44\x65scribeModelRequest\"\xf5\x01\n\x0eToolClassModel\x12\x12\n\ntool_class\x18\x01 \x01(\t\x12\r\n\x05model\x18\x02 \x01(\t\x12\x14\n\x0c\x64istribution\x18\x03 \x01(\t\x12\x12\n\nfit_source\x18\x04 \x01(\t\x12\x0f\n\x07samples\x18\x05 \x01(\x03\x12\x15\n\rclass_samples\x18\x06 \x01(\x03\x12\r\n\x05p50_s\x18\x07 \x01(\x01\x12\r\n\x05p90_s\x18\x08 \x01(\x01\x12\x14\n\x0clognormal_mu\x18\t \x01(\x01\x12\x17\n\x0flognormal_sigma\x18\n \x01(\x01\x12\x0f\n\x07\x64\x61taset\x18\x0b \x01(\t\x12\x10\n\x08\x63pu_task\x18\x0c \x01(\t\"\xcd\x02\n\x0fToolModelReport\x12-\n\x07\x63lasses\x18\x01 \x03(\x0b\x32\x1c.agentperf.v1.ToolClassModel\x12\x0f\n\x07\x64\x61taset\x18\x02 \x01(\t\x12\x1a\n\x12recorded_durations\x18\x03 \x01(\x03\x12\x12\n\ntool_calls\x18\x04 \x01(\x03\x12\x14\n\x0ctrajectories\x18\x05 \x01(\x03\x12\x17\n\x0fmin_fit_samples\x18\x06 \x01(\x05\x12\x13\n\x0bmax_delay_s\x18\x07 \x01(\x01\x12\x12\n\ntime_scale\x18\x08 \x01(\x01\x12\x16\n\x0emax_concurrent\x18\t \x01(\x05\x12\x17\n\x0f\x63\x61libration_cpu\x18\n \x01(\t\x12\x10\n\x08host_cpu\x18\x0b \x01(\t\x12\x0c\n\x04seed\x18\x0c \x01(\x03\x12\x0f\n\x07summary\x18\r \x01(\t\x12\x10\n\x08\x63pu_pool\x18\x0e \x01(\x05\x32\xf0\x01\n\x07ToolSim\x12\x46\n\x07RunTool\x12\x1c.agentperf.v1.RunToolRequest\x1a\x1d.agentperf.v1.RunToolResponse\x12I\n\x0e\x46itFromDataset\x12\x18.agentperf.v1.FitRequest\x1a\x1d.agentperf.v1.ToolModelReport\x12R\n\rDescribeModel\x12\".agentperf.v1.DescribeModelRequest\x1a\x1d.agentperf.v1.ToolModelReportb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -35,7 +35,15 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_RUNTOOLREQUEST']._serialized_start=71
   _globals['_RUNTOOLREQUEST']._serialized_end=138
   _globals['_RUNTOOLRESPONSE']._serialized_start=141
-  _globals['_RUNTOOLRESPONSE']._serialized_end=290
-  _globals['_TOOLSIM']._serialized_start=292
-  _globals['_TOOLSIM']._serialized_end=373
+  _globals['_RUNTOOLRESPONSE']._serialized_end=378
+  _globals['_FITREQUEST']._serialized_start=380
+  _globals['_FITREQUEST']._serialized_end=409
+  _globals['_DESCRIBEMODELREQUEST']._serialized_start=411
+  _globals['_DESCRIBEMODELREQUEST']._serialized_end=433
+  _globals['_TOOLCLASSMODEL']._serialized_start=436
+  _globals['_TOOLCLASSMODEL']._serialized_end=681
+  _globals['_TOOLMODELREPORT']._serialized_start=684
+  _globals['_TOOLMODELREPORT']._serialized_end=1017
+  _globals['_TOOLSIM']._serialized_start=1020
+  _globals['_TOOLSIM']._serialized_end=1260
 # @@protoc_insertion_point(module_scope)

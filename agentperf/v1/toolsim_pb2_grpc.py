@@ -39,6 +39,16 @@ class ToolSimStub:
                 request_serializer=agentperf_dot_v1_dot_toolsim__pb2.RunToolRequest.SerializeToString,
                 response_deserializer=agentperf_dot_v1_dot_toolsim__pb2.RunToolResponse.FromString,
                 _registered_method=True)
+        self.FitFromDataset = channel.unary_unary(
+                '/agentperf.v1.ToolSim/FitFromDataset',
+                request_serializer=agentperf_dot_v1_dot_toolsim__pb2.FitRequest.SerializeToString,
+                response_deserializer=agentperf_dot_v1_dot_toolsim__pb2.ToolModelReport.FromString,
+                _registered_method=True)
+        self.DescribeModel = channel.unary_unary(
+                '/agentperf.v1.ToolSim/DescribeModel',
+                request_serializer=agentperf_dot_v1_dot_toolsim__pb2.DescribeModelRequest.SerializeToString,
+                response_deserializer=agentperf_dot_v1_dot_toolsim__pb2.ToolModelReport.FromString,
+                _registered_method=True)
 
 
 class ToolSimServicer:
@@ -50,6 +60,22 @@ class ToolSimServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def FitFromDataset(self, request, context):
+        """Streams the dataset from the trajectory store (config trajectory_store), fits each tool
+        class's delay distribution to its recorded durations and installs the fit (used by classes
+        whose model is "fitted", and by "cpu" when cpu_target is "fitted"). Replaces an earlier fit.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DescribeModel(self, request, context):
+        """The tool model as it stands (the run report quotes its summary).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ToolSimServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -57,6 +83,16 @@ def add_ToolSimServicer_to_server(servicer, server):
                     servicer.RunTool,
                     request_deserializer=agentperf_dot_v1_dot_toolsim__pb2.RunToolRequest.FromString,
                     response_serializer=agentperf_dot_v1_dot_toolsim__pb2.RunToolResponse.SerializeToString,
+            ),
+            'FitFromDataset': grpc.unary_unary_rpc_method_handler(
+                    servicer.FitFromDataset,
+                    request_deserializer=agentperf_dot_v1_dot_toolsim__pb2.FitRequest.FromString,
+                    response_serializer=agentperf_dot_v1_dot_toolsim__pb2.ToolModelReport.SerializeToString,
+            ),
+            'DescribeModel': grpc.unary_unary_rpc_method_handler(
+                    servicer.DescribeModel,
+                    request_deserializer=agentperf_dot_v1_dot_toolsim__pb2.DescribeModelRequest.FromString,
+                    response_serializer=agentperf_dot_v1_dot_toolsim__pb2.ToolModelReport.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -86,6 +122,60 @@ class ToolSim:
             '/agentperf.v1.ToolSim/RunTool',
             agentperf_dot_v1_dot_toolsim__pb2.RunToolRequest.SerializeToString,
             agentperf_dot_v1_dot_toolsim__pb2.RunToolResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def FitFromDataset(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/agentperf.v1.ToolSim/FitFromDataset',
+            agentperf_dot_v1_dot_toolsim__pb2.FitRequest.SerializeToString,
+            agentperf_dot_v1_dot_toolsim__pb2.ToolModelReport.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DescribeModel(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/agentperf.v1.ToolSim/DescribeModel',
+            agentperf_dot_v1_dot_toolsim__pb2.DescribeModelRequest.SerializeToString,
+            agentperf_dot_v1_dot_toolsim__pb2.ToolModelReport.FromString,
             options,
             channel_credentials,
             insecure,

@@ -116,3 +116,67 @@ class StreamTrajectoriesRequest(_message.Message):
     shard_count: int
     limit: int
     def __init__(self, dataset: _Optional[str] = ..., shard_index: _Optional[int] = ..., shard_count: _Optional[int] = ..., limit: _Optional[int] = ...) -> None: ...
+
+class GetDatasetStatsRequest(_message.Message):
+    __slots__ = ("dataset",)
+    DATASET_FIELD_NUMBER: _ClassVar[int]
+    dataset: str
+    def __init__(self, dataset: _Optional[str] = ...) -> None: ...
+
+class Distribution(_message.Message):
+    __slots__ = ("count", "min", "mean", "p50", "p90", "p95", "p99", "max")
+    COUNT_FIELD_NUMBER: _ClassVar[int]
+    MIN_FIELD_NUMBER: _ClassVar[int]
+    MEAN_FIELD_NUMBER: _ClassVar[int]
+    P50_FIELD_NUMBER: _ClassVar[int]
+    P90_FIELD_NUMBER: _ClassVar[int]
+    P95_FIELD_NUMBER: _ClassVar[int]
+    P99_FIELD_NUMBER: _ClassVar[int]
+    MAX_FIELD_NUMBER: _ClassVar[int]
+    count: int
+    min: float
+    mean: float
+    p50: float
+    p90: float
+    p95: float
+    p99: float
+    max: float
+    def __init__(self, count: _Optional[int] = ..., min: _Optional[float] = ..., mean: _Optional[float] = ..., p50: _Optional[float] = ..., p90: _Optional[float] = ..., p95: _Optional[float] = ..., p99: _Optional[float] = ..., max: _Optional[float] = ...) -> None: ...
+
+class ToolClassStats(_message.Message):
+    __slots__ = ("tool_class", "calls", "calls_with_duration", "duration_s")
+    TOOL_CLASS_FIELD_NUMBER: _ClassVar[int]
+    CALLS_FIELD_NUMBER: _ClassVar[int]
+    CALLS_WITH_DURATION_FIELD_NUMBER: _ClassVar[int]
+    DURATION_S_FIELD_NUMBER: _ClassVar[int]
+    tool_class: str
+    calls: int
+    calls_with_duration: int
+    duration_s: Distribution
+    def __init__(self, tool_class: _Optional[str] = ..., calls: _Optional[int] = ..., calls_with_duration: _Optional[int] = ..., duration_s: _Optional[_Union[Distribution, _Mapping]] = ...) -> None: ...
+
+class DatasetStats(_message.Message):
+    __slots__ = ("info", "turns_per_trajectory", "phases_per_trajectory", "input_tokens_per_turn", "output_tokens_per_turn", "cached_tokens_per_turn", "request_tokens", "context_growth_tokens", "tool_delay_s", "tools", "tool_calls")
+    INFO_FIELD_NUMBER: _ClassVar[int]
+    TURNS_PER_TRAJECTORY_FIELD_NUMBER: _ClassVar[int]
+    PHASES_PER_TRAJECTORY_FIELD_NUMBER: _ClassVar[int]
+    INPUT_TOKENS_PER_TURN_FIELD_NUMBER: _ClassVar[int]
+    OUTPUT_TOKENS_PER_TURN_FIELD_NUMBER: _ClassVar[int]
+    CACHED_TOKENS_PER_TURN_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    CONTEXT_GROWTH_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    TOOL_DELAY_S_FIELD_NUMBER: _ClassVar[int]
+    TOOLS_FIELD_NUMBER: _ClassVar[int]
+    TOOL_CALLS_FIELD_NUMBER: _ClassVar[int]
+    info: DatasetInfo
+    turns_per_trajectory: Distribution
+    phases_per_trajectory: Distribution
+    input_tokens_per_turn: Distribution
+    output_tokens_per_turn: Distribution
+    cached_tokens_per_turn: Distribution
+    request_tokens: Distribution
+    context_growth_tokens: Distribution
+    tool_delay_s: Distribution
+    tools: _containers.RepeatedCompositeFieldContainer[ToolClassStats]
+    tool_calls: int
+    def __init__(self, info: _Optional[_Union[DatasetInfo, _Mapping]] = ..., turns_per_trajectory: _Optional[_Union[Distribution, _Mapping]] = ..., phases_per_trajectory: _Optional[_Union[Distribution, _Mapping]] = ..., input_tokens_per_turn: _Optional[_Union[Distribution, _Mapping]] = ..., output_tokens_per_turn: _Optional[_Union[Distribution, _Mapping]] = ..., cached_tokens_per_turn: _Optional[_Union[Distribution, _Mapping]] = ..., request_tokens: _Optional[_Union[Distribution, _Mapping]] = ..., context_growth_tokens: _Optional[_Union[Distribution, _Mapping]] = ..., tool_delay_s: _Optional[_Union[Distribution, _Mapping]] = ..., tools: _Optional[_Iterable[_Union[ToolClassStats, _Mapping]]] = ..., tool_calls: _Optional[int] = ...) -> None: ...

@@ -55,6 +55,11 @@ class TrajectoryStoreStub:
                 request_serializer=agentperf_dot_v1_dot_trajectory__store__pb2.StreamTrajectoriesRequest.SerializeToString,
                 response_deserializer=agentperf_dot_v1_dot_common__pb2.Trajectory.FromString,
                 _registered_method=True)
+        self.GetDatasetStats = channel.unary_unary(
+                '/agentperf.v1.TrajectoryStore/GetDatasetStats',
+                request_serializer=agentperf_dot_v1_dot_trajectory__store__pb2.GetDatasetStatsRequest.SerializeToString,
+                response_deserializer=agentperf_dot_v1_dot_trajectory__store__pb2.DatasetStats.FromString,
+                _registered_method=True)
 
 
 class TrajectoryStoreServicer:
@@ -87,6 +92,14 @@ class TrajectoryStoreServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetDatasetStats(self, request, context):
+        """Distributions over one dataset (turns, token lengths, context growth, tool delays), computed
+        by streaming its rows; nearest-rank quantiles.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_TrajectoryStoreServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -109,6 +122,11 @@ def add_TrajectoryStoreServicer_to_server(servicer, server):
                     servicer.StreamTrajectories,
                     request_deserializer=agentperf_dot_v1_dot_trajectory__store__pb2.StreamTrajectoriesRequest.FromString,
                     response_serializer=agentperf_dot_v1_dot_common__pb2.Trajectory.SerializeToString,
+            ),
+            'GetDatasetStats': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetDatasetStats,
+                    request_deserializer=agentperf_dot_v1_dot_trajectory__store__pb2.GetDatasetStatsRequest.FromString,
+                    response_serializer=agentperf_dot_v1_dot_trajectory__store__pb2.DatasetStats.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -219,6 +237,33 @@ class TrajectoryStore:
             '/agentperf.v1.TrajectoryStore/StreamTrajectories',
             agentperf_dot_v1_dot_trajectory__store__pb2.StreamTrajectoriesRequest.SerializeToString,
             agentperf_dot_v1_dot_common__pb2.Trajectory.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetDatasetStats(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/agentperf.v1.TrajectoryStore/GetDatasetStats',
+            agentperf_dot_v1_dot_trajectory__store__pb2.GetDatasetStatsRequest.SerializeToString,
+            agentperf_dot_v1_dot_trajectory__store__pb2.DatasetStats.FromString,
             options,
             channel_credentials,
             insecure,

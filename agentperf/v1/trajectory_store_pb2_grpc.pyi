@@ -39,6 +39,10 @@ class TrajectoryStoreStub:
     ListDatasets: _grpc.UnaryUnaryMultiCallable[_trajectory_store_pb2.ListDatasetsRequest, _trajectory_store_pb2.ListDatasetsResponse]
     StreamTrajectories: _grpc.UnaryStreamMultiCallable[_trajectory_store_pb2.StreamTrajectoriesRequest, _common_pb2.Trajectory]
     """Server streaming, sharded: trajectory i goes to shard i % shard_count."""
+    GetDatasetStats: _grpc.UnaryUnaryMultiCallable[_trajectory_store_pb2.GetDatasetStatsRequest, _trajectory_store_pb2.DatasetStats]
+    """Distributions over one dataset (turns, token lengths, context growth, tool delays), computed
+    by streaming its rows; nearest-rank quantiles.
+    """
 
 @_typing.type_check_only
 class TrajectoryStoreAsyncStub(TrajectoryStoreStub):
@@ -50,6 +54,10 @@ class TrajectoryStoreAsyncStub(TrajectoryStoreStub):
     ListDatasets: _aio.UnaryUnaryMultiCallable[_trajectory_store_pb2.ListDatasetsRequest, _trajectory_store_pb2.ListDatasetsResponse]  # type: ignore[assignment]
     StreamTrajectories: _aio.UnaryStreamMultiCallable[_trajectory_store_pb2.StreamTrajectoriesRequest, _common_pb2.Trajectory]  # type: ignore[assignment]
     """Server streaming, sharded: trajectory i goes to shard i % shard_count."""
+    GetDatasetStats: _aio.UnaryUnaryMultiCallable[_trajectory_store_pb2.GetDatasetStatsRequest, _trajectory_store_pb2.DatasetStats]  # type: ignore[assignment]
+    """Distributions over one dataset (turns, token lengths, context growth, tool delays), computed
+    by streaming its rows; nearest-rank quantiles.
+    """
 
 class TrajectoryStoreServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
@@ -82,5 +90,15 @@ class TrajectoryStoreServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_abc.Iterator[_common_pb2.Trajectory], _abc.AsyncIterator[_common_pb2.Trajectory]]:
         """Server streaming, sharded: trajectory i goes to shard i % shard_count."""
+
+    @_abc_1.abstractmethod
+    def GetDatasetStats(
+        self,
+        request: _trajectory_store_pb2.GetDatasetStatsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_trajectory_store_pb2.DatasetStats, _abc.Awaitable[_trajectory_store_pb2.DatasetStats]]:
+        """Distributions over one dataset (turns, token lengths, context growth, tool delays), computed
+        by streaming its rows; nearest-rank quantiles.
+        """
 
 def add_TrajectoryStoreServicer_to_server(servicer: TrajectoryStoreServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -1,7 +1,9 @@
-"""toolsim: models an agent's tool call as a seeded delay; nothing from a request is ever executed.
+"""toolsim: models an agent's tool call; nothing from a request or a trajectory is ever executed.
 
-The delay of a call is drawn from a lognormal distribution (per tool class, optional), fixed by
-the service seed and the request's key, or taken from the trajectory's recorded duration. The
-service waits that long (scaled by ``time_scale``), optionally behind a concurrency limit that
-models a shared CPU pool, and answers with the delay and the model that produced it.
+Per tool class the duration is a seeded lognormal draw, the call's recorded duration, a draw
+from a distribution fitted to a dataset's recorded durations (``FitFromDataset``), or a task
+from a fixed CPU catalogue sized to take a drawn time on the reference CPU. Modules:
+``core`` (the pure tool model), ``fit`` (distributions and fitting, pure), ``catalogue`` (the
+CPU tasks), ``calibrate`` (seconds per unit of work on a machine), ``servicer`` (gRPC, the
+store client and the process pool). See docs/toolsim.md.
 """

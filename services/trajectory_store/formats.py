@@ -95,6 +95,11 @@ class _Line:
                 path,
                 f"must be at most {self.limits.max_text_chars} characters (max_text_chars), got {len(value)}",
             )
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            # JSON can spell a lone UTF-16 surrogate ("\ud800"): it is no text, and nothing can store it.
+            self.fail(path, f"contains an unpaired surrogate at character {exc.start}")
         return value
 
     def nonempty_list(self, value: Any, path: str) -> list[Any]:
@@ -165,7 +170,7 @@ def _phase(v: _Line, value: Any, path: str, turns_before: int) -> Phase:
 def _meta(v: _Line, value: Any) -> dict[str, str]:
     if not isinstance(value, dict):
         v.fail("meta", f"must be a JSON object of strings, got {_show(value)}")
-    return {key: v.text(item, f"meta.{key}") for key, item in value.items()}
+    return {v.text(key, "meta"): v.text(item, f"meta.{key}") for key, item in value.items()}
 
 
 def trajectory_from_json(

@@ -13,18 +13,20 @@ from prometheus_client import Counter
 
 from agentperf.errors import AgentperfError, ConflictError, InputError
 from agentperf.runtime.grpc_errors import grpc_method
-from agentperf.services.trajectory_store import synthetic
+from agentperf.services.trajectory_store import stats, synthetic
 from agentperf.services.trajectory_store.config import TrajectoryStoreConfig
 from agentperf.services.trajectory_store.core import (
     DatasetHeader,
     DatasetInfo,
     ImportSession,
+    Shard,
     check_dataset_name,
     check_shard,
     check_synthetic_limits,
 )
 from agentperf.services.trajectory_store.store import TrajectoryStore
 from agentperf.tokencount import make_counter
+from agentperf.trajectory import from_proto
 from agentperf.v1 import common_pb2, trajectory_store_pb2, trajectory_store_pb2_grpc
 
 IMPORTS = Counter(
@@ -48,6 +50,42 @@ def info_to_proto(info: DatasetInfo) -> trajectory_store_pb2.DatasetInfo:
         source=info.source,
         token_method=info.token_method,
     )
+
+
+def distribution_to_proto(d: stats.Distribution) -> trajectory_store_pb2.Distribution:
+    return trajectory_store_pb2.Distribution(
+        count=d.count, min=d.min, mean=d.mean, p50=d.p50, p90=d.p90, p95=d.p95, p99=d.p99, max=d.max
+    )
+
+
+def stats_to_proto(info: DatasetInfo, result: stats.DatasetStats) -> trajectory_store_pb2.DatasetStats:
+    dist = distribution_to_proto
+    return trajectory_store_pb2.DatasetStats(
+        info=info_to_proto(info),
+        turns_per_trajectory=dist(result.turns_per_trajectory),
+        phases_per_trajectory=dist(result.phases_per_trajectory),
+        input_tokens_per_turn=dist(result.input_tokens_per_turn),
+        output_tokens_per_turn=dist(result.output_tokens_per_turn),
+        cached_tokens_per_turn=dist(result.cached_tokens_per_turn),
+        request_tokens=dist(result.request_tokens),
+        context_growth_tokens=dist(result.context_growth_tokens),
+        tool_delay_s=dist(result.tool_delay_s),
+        tool_calls=result.tool_calls,
+        tools=[
+            trajectory_store_pb2.ToolClassStats(
+                tool_class=t.tool_class,
+                calls=t.calls,
+                calls_with_duration=t.calls_with_duration,
+                duration_s=dist(t.duration_s),
+            )
+            for t in result.tools
+        ],
+    )
+
+
+def _add_payloads(builder: stats.StatsBuilder, rows: list[tuple[int, bytes]]) -> None:
+    for _idx, payload in rows:
+        builder.add(from_proto(common_pb2.Trajectory.FromString(payload)))
 
 
 class TrajectoryStoreServicer(trajectory_store_pb2_grpc.TrajectoryStoreServicer):
@@ -135,6 +173,20 @@ class TrajectoryStoreServicer(trajectory_store_pb2_grpc.TrajectoryStoreServicer)
             msg.index = idx
             STREAMED.inc()
             yield msg
+
+    @grpc_method
+    async def GetDatasetStats(  # noqa: N802 -- gRPC method name
+        self, request: trajectory_store_pb2.GetDatasetStatsRequest, context: grpc.aio.ServicerContext
+    ) -> trajectory_store_pb2.DatasetStats:
+        if not request.dataset:
+            raise InputError("must name a dataset", source="GetDatasetStatsRequest", field="dataset")
+        dataset_id, info = await self._store.describe(request.dataset)
+        builder = stats.StatsBuilder()
+        async for rows in self._store.batches(dataset_id, Shard(0, 1, 0)):
+            # Decoding is CPU work: one batch at a time, off the event loop.
+            await asyncio.to_thread(_add_payloads, builder, rows)
+        result = await asyncio.to_thread(builder.result)
+        return stats_to_proto(info, result)
 
 
 class TrajectoryStoreService:

@@ -90,6 +90,13 @@ class TrajectoryDB:
         row = self.conn.execute("SELECT id FROM datasets WHERE name = ?", (name,)).fetchone()
         return None if row is None else int(row[0])
 
+    def dataset(self, name: str) -> tuple[int, DatasetInfo] | None:
+        """The id and info of one dataset, read together (None when it does not exist)."""
+        row = self.conn.execute(
+            f"SELECT id, {_INFO_COLUMNS} FROM datasets WHERE name = ?", (name,)
+        ).fetchone()
+        return None if row is None else (int(row[0]), DatasetInfo(*row[1:]))
+
     def write_dataset(
         self, header: DatasetHeader, trajectories: Iterable[Trajectory], created_unix_s: float
     ) -> DatasetInfo:
@@ -261,12 +268,28 @@ class TrajectoryStore:
     async def stream(self, name: str, shard: Shard) -> AsyncIterator[tuple[int, bytes]]:
         """Yield (idx, payload) of the shard, fetching ``stream_batch`` rows per query."""
         dataset_id = await self._require(name)
+        async for rows in self.batches(dataset_id, shard):
+            for row in rows:
+                yield row
+
+    async def describe(self, name: str) -> tuple[int, DatasetInfo]:
+        """The id (for :meth:`batches`) and info of dataset ``name``; NotFoundError when absent."""
+        found = await self._reader.run(lambda db: db.dataset(name))
+        if found is None:
+            raise NotFoundError(f"dataset {name!r} does not exist")
+        return found
+
+    async def batches(self, dataset_id: int, shard: Shard) -> AsyncIterator[list[tuple[int, bytes]]]:
+        """Yield the shard's rows as lists of at most ``stream_batch`` (idx, payload), in idx order.
+
+        Only one batch is in memory at a time; ConflictError if the dataset is replaced meanwhile.
+        """
         after, sent = -1, 0
         while True:
             size = self.stream_batch if not shard.limit else min(self.stream_batch, shard.limit - sent)
             rows = await self._reader.run(_fetch(dataset_id, after, shard, size))
-            for row in rows:
-                yield row
+            if rows:
+                yield rows
             sent += len(rows)
             if len(rows) < size or (shard.limit and sent >= shard.limit):
                 return

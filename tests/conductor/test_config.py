@@ -66,3 +66,10 @@ def test_every_field_is_described() -> None:
     for model in (RunConfig, ServiceConfig, TierConfig, SearchConfig):
         for name, info in model.model_fields.items():
             assert info.description, f"{model.__name__}.{name} has no description"
+
+
+def test_window_must_be_able_to_yield_a_verdict() -> None:
+    with pytest.raises(ConfigError, match=r"min_window_requests \(15\) must be at least min_samples \(20\)"):
+        load_config(RunConfig, None, env={}, overrides=["min_window_requests=15"])
+    cfg = load_config(RunConfig, None, env={}, overrides=["min_window_requests=15", "min_samples=10"])
+    assert cfg.min_samples == 10

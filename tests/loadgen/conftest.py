@@ -198,6 +198,9 @@ class FakeStore(trajectory_store_pb2_grpc.TrajectoryStoreServicer):
     async def ListDatasets(self, request: Any, context: Any) -> trajectory_store_pb2.ListDatasetsResponse:  # noqa: N802
         raise NotImplementedError
 
+    async def GetDatasetStats(self, request: Any, context: Any) -> trajectory_store_pb2.DatasetStats:  # noqa: N802
+        raise NotImplementedError
+
 
 class FakeToolSim(toolsim_pb2_grpc.ToolSimServicer):
     def __init__(self) -> None:
@@ -210,6 +213,12 @@ class FakeToolSim(toolsim_pb2_grpc.ToolSimServicer):
         self.keys.append(request.key)
         await asyncio.sleep(self.delay_s)
         return toolsim_pb2.RunToolResponse(delay_s=self.delay_s, model="fake")
+
+    async def FitFromDataset(self, request: Any, context: Any) -> toolsim_pb2.ToolModelReport:  # noqa: N802
+        raise NotImplementedError
+
+    async def DescribeModel(self, request: Any, context: Any) -> toolsim_pb2.ToolModelReport:  # noqa: N802
+        raise NotImplementedError
 
 
 class FakeJudge(judge_pb2_grpc.JudgeServicer):

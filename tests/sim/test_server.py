@@ -208,6 +208,27 @@ async def test_client_disconnect_aborts_the_request(sim: Sim) -> None:
     assert running == 0
 
 
+async def test_client_gone_before_the_headers_is_an_abort_not_a_traceback(sim: Sim) -> None:
+    """A load generator closing its socket right after sending (window end) must not raise in the server."""
+    body = json.dumps(
+        {"messages": [{"role": "user", "content": "x"}], "max_tokens": 50, "stream": True}
+    ).encode()
+    port = sim.child.port("http_port")
+    for n in range(20):
+        _reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(
+            b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            + f"X-Request-Id: early-{n}\r\nContent-Length: {len(body)}\r\n\r\n".encode()
+            + body
+        )
+        await writer.drain()
+        writer.transport.abort()  # RST, no goodbye
+    for n in range(20):
+        assert (await sim.wait_logged(f"early-{n}"))["status"] in ("aborted", "ok")
+    assert sim.child.log_path is not None
+    assert "Traceback" not in sim.child.log_path.read_text()
+
+
 def _sample(text: str, name: str, **labels: str) -> float:
     for family in text_string_to_metric_families(text):
         for s in family.samples:

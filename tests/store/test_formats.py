@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -266,3 +267,20 @@ def test_parser_only_ever_raises_input_error(lines: list[bytes], chunk: int) -> 
         return
     assert result and all(t.turn_count >= 1 for t in result)
     assert len({t.id for t in result}) == len(result)
+
+
+def test_unpaired_surrogate_is_an_input_error_naming_the_field() -> None:
+    line = b'{"id": "t", "phases": [{"turns": [{"input_tokens": 1, "output_tokens": 1, "input_text": "a\\ud800"}]}]}\n'
+    with pytest.raises(
+        InputError, match=r"x:1 field 'phases\[0\]\.turns\[0\]\.input_text': contains an unpaired surrogate"
+    ):
+        parse_jsonl(line, source="x")
+
+
+def test_token_counter_survives_unpaired_surrogates() -> None:
+    from agentperf.tokencount import TokenizerCounter
+
+    tokenizer = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "tokenizers" / "phi-3-mini"
+    counter = TokenizerCounter(tokenizer)
+    assert counter.count("hello \ud800 world") == counter.count("hello ? world") > 0
+    assert counter.method == "tokenizer:phi-3-mini"

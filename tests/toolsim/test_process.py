@@ -16,7 +16,7 @@ pytestmark = pytest.mark.e2e
 
 
 async def test_toolsim_process_serves_over_grpc(tmp_path: Path) -> None:
-    args = ["--set", "seed=42", "--set", "time_scale=0.001", "--set", "use_recorded=true"]
+    args = ["--set", "seed=42", "--set", "time_scale=0.001", "--set", "model=recorded"]
     child = await start_child("toolsim", "agentperf.services.toolsim", args, log_dir=tmp_path)
     ch = channel(child.grpc_target)
     try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 import time
 from collections.abc import AsyncIterator
 
@@ -85,3 +86,19 @@ async def test_bad_requests_are_invalid_argument(unlimited: toolsim_pb2_grpc.Too
             await unlimited.RunTool(request)
         assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert (await unlimited.RunTool(call("k"))).delay_s > 0
+
+
+async def test_fit_needs_a_reachable_store_and_leaves_the_model_alone() -> None:
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        closed = f"127.0.0.1:{probe.getsockname()[1]}"
+    async for stub in serve(ToolSimConfig(model="fitted", trajectory_store=closed)):
+        with pytest.raises(grpc.aio.AioRpcError) as info:
+            await stub.FitFromDataset(toolsim_pb2.FitRequest(dataset="d"), timeout=20)
+        assert info.value.code() == grpc.StatusCode.UNAVAILABLE
+        assert f"trajectory-store at {closed}" in (info.value.details() or "")
+        report = await stub.DescribeModel(toolsim_pb2.DescribeModelRequest())
+        assert report.dataset == "" and {c.distribution for c in report.classes} == {
+            "lognormal(median=1.0s,sigma=0.8)"
+        }
+        assert report.summary.startswith("tool model: all classes=lognormal(median=1.0s,sigma=0.8) p50=1s")

@@ -4,6 +4,13 @@ from __future__ import annotations
 
 from agentperf.errors import InputError
 from agentperf.services.trajectory_store import formats
+from agentperf.services.trajectory_store.importers import (
+    azure,
+    mini_swe_agent,
+    mooncake,
+    openhands,
+    swe_agent,
+)
 from agentperf.services.trajectory_store.importers.base import ImportContext, ImportFormat, ImportResult
 
 
@@ -26,6 +33,11 @@ _ALL = [
         "agentperf JSON Lines: one trajectory per line, declared token counts",
         _JsonlImport,
     ),
+    mooncake.FORMAT,
+    azure.FORMAT,
+    mini_swe_agent.FORMAT,
+    swe_agent.FORMAT,
+    openhands.FORMAT,
 ]
 
 FORMATS: dict[str, ImportFormat] = {f.name: f for f in _ALL}
