@@ -29,7 +29,7 @@ from agentperf.runtime.procs import start_child
 from agentperf.runtime.server import channel
 from agentperf.services.trajectory_store.formats import dump_jsonl
 from agentperf.services.trajectory_store.importers import FORMATS
-from agentperf.services.trajectory_store.synthetic import PRESETS
+from agentperf.services.trajectory_store.synthetic import DEFAULT_PRESET, PRESETS
 from agentperf.trajectory import from_proto
 from agentperf.v1 import trajectory_store_pb2 as pb
 from agentperf.v1 import trajectory_store_pb2_grpc
@@ -93,7 +93,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p.set_defaults(trajectories_handler=_export)
 
     p = cmds.add_parser("generate", parents=[store], help="generate a seeded synthetic dataset")
-    p.add_argument("--preset", default="local", choices=sorted(PRESETS))
+    p.add_argument("--preset", default=DEFAULT_PRESET, choices=sorted(PRESETS))
     p.add_argument("--count", type=int, default=0, help="trajectories (default: the preset's)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--dataset", help="dataset name (default: synthetic-PRESET-SEED)")

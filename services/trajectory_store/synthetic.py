@@ -30,7 +30,8 @@ from agentperf.errors import InputError
 from agentperf.trajectory import TOOL_CLASSES, Phase, ToolCall, Trajectory, Turn
 
 FORMAT_NAME = "synthetic"
-DEFAULT_PRESET = "local"
+# The default follows the public AgentPerf figures; `agentperf run` asks for "local" (laptop-sized) itself.
+DEFAULT_PRESET = "agentperf"
 _SOURCE = "GenerateSyntheticRequest"
 TURNS_DISTRIBUTIONS = ("uniform", "lognormal")
 TOOL_NAMES = {

@@ -241,13 +241,13 @@ def test_against_a_running_store_with_tokenizer_free_formats(
 ) -> None:
     store = ["--store", running_store]
     assert cli(capsys, "import", str(sample_file), "--dataset", "ext", *store)[0] == 0
-    assert cli(capsys, "generate", "--count", "2", *store)[0] == 0
+    assert cli(capsys, "generate", "--count", "2", *store)[0] == 0  # default preset: agentperf
     code, out, _ = cli(capsys, "list", *store)
     assert code == 0
-    assert [line.split()[0] for line in out.splitlines()[1:]] == ["ext", "synthetic-local-0"]
+    assert [line.split()[0] for line in out.splitlines()[1:]] == ["ext", "synthetic-agentperf-0"]
     code, out, _ = cli(capsys, "stats", "--json", *store)
     assert code == 0
-    assert [d["dataset"]["name"] for d in json.loads(out)["datasets"]] == ["ext", "synthetic-local-0"]
+    assert [d["dataset"]["name"] for d in json.loads(out)["datasets"]] == ["ext", "synthetic-agentperf-0"]
 
 
 def test_tokenizer_reaches_the_local_store(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -197,9 +197,11 @@ async def test_bad_import_streams_are_invalid_argument(
 async def test_synthetic_is_deterministic_and_states_its_distributions(client: StoreClient) -> None:
     spec = trajectory_store_pb2.SyntheticSpec(count=12, seed=5)
     first = await client.stub.GenerateSynthetic(
-        trajectory_store_pb2.GenerateSyntheticRequest(dataset="a", spec=spec)
+        trajectory_store_pb2.GenerateSyntheticRequest(dataset="a", spec=spec, preset="local")
     )
-    await client.stub.GenerateSynthetic(trajectory_store_pb2.GenerateSyntheticRequest(dataset="b", spec=spec))
+    await client.stub.GenerateSynthetic(
+        trajectory_store_pb2.GenerateSyntheticRequest(dataset="b", spec=spec, preset="local")
+    )
     assert (first.format, first.trajectories) == ("synthetic", 12)
     assert first.source.startswith("synthetic preset=local {")
     assert '"output_tokens_median":60.0' in first.source
@@ -211,7 +213,9 @@ async def test_synthetic_is_deterministic_and_states_its_distributions(client: S
     assert await phases("a") == await phases("b")
     assert (await phases("a"))[0][0] == "syn-5-0000"
     err = await rpc_error(
-        client.stub.GenerateSynthetic(trajectory_store_pb2.GenerateSyntheticRequest(dataset="a", spec=spec))
+        client.stub.GenerateSynthetic(
+            trajectory_store_pb2.GenerateSyntheticRequest(dataset="a", spec=spec, preset="local")
+        )
     )
     assert err.code() == grpc.StatusCode.ALREADY_EXISTS
     request = trajectory_store_pb2.GenerateSyntheticRequest(dataset="c", preset="agentperf", spec=spec)
@@ -225,7 +229,7 @@ async def test_synthetic_is_deterministic_and_states_its_distributions(client: S
 async def test_shards_are_disjoint_and_cover_everything(client: StoreClient) -> None:
     await client.stub.GenerateSynthetic(
         trajectory_store_pb2.GenerateSyntheticRequest(
-            dataset="s", spec=trajectory_store_pb2.SyntheticSpec(count=17)
+            dataset="s", spec=trajectory_store_pb2.SyntheticSpec(count=17), preset="local"
         )
     )
     everything = await client.ids("s")
