@@ -452,6 +452,7 @@ def summarise_tiers(
                 lowest_failing=result.lowest_failing,
                 converged=result.converged,
                 non_monotone=result.non_monotone,
+                client_limited=result.client_limited,
                 agents_per_gpu=result.max_level / gpus if gpus else None,
                 agents_per_mw=result.max_level / (power_w / 1e6) if power_w else None,
                 p95_ttft_s=stats.get("p95_ttft_s"),

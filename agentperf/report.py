@@ -25,6 +25,7 @@ class TierSummary:
     lowest_failing: int | None
     converged: bool
     non_monotone: bool
+    client_limited: bool  # the load generator, not the server, bounded the answer
     agents_per_gpu: float | None
     agents_per_mw: float | None
     p95_ttft_s: float | None
@@ -49,6 +50,10 @@ class LevelSummary:
     gpus: int
     power_simulated: bool
     elapsed_s: float
+    # False when the load generator's self-check found the client was the bottleneck: such a
+    # level is neither passed nor failed, and the search stays below it.
+    valid: bool = True
+    invalid_reason: str = ""
     # Earlier measurements of this level that had too few samples to judge (measured again, longer):
     # {"run_id", "requests_sent", "records_total"} each, so every request sent stays accounted for.
     discarded: list[dict[str, Any]] = field(default_factory=list)
@@ -129,7 +134,7 @@ def render_table(report: RunReport) -> str:
         slo = f"P25>={t.min_output_speed:g} tok/s, P95 TTFT<={t.max_ttft_s:g}s"
         max_agents = f"{t.max_agents}" + ("" if t.converged else "?") + ("*" if t.non_monotone else "")
         if t.lowest_failing is None:
-            max_agents = f">={t.max_agents}"
+            max_agents = f">={t.max_agents}" + (" (client)" if t.client_limited else "")
         rows.append(
             (
                 t.tier,
@@ -148,6 +153,8 @@ def render_table(report: RunReport) -> str:
     notes = []
     if any(not t.converged for t in report.tiers):
         notes.append("? not converged to the resolution (level cap or interrupted)")
+    if any(t.client_limited for t in report.tiers):
+        notes.append("(client) the load generator could not drive more agents (its self-check failed above this)")
     if any(t.non_monotone for t in report.tiers):
         notes.append("* a level above the first failure passed too (noisy or non-monotone)")
     return "\n".join([head, "", line, "-" * len(line), *body, *notes])

@@ -44,6 +44,9 @@ class TierResult:
     converged: bool
     non_monotone: bool = False
     passing_above_failure: list[int] = field(default_factory=list)
+    # The answer is bounded by the load generator, not the server: a level at or below the
+    # bracket's top was invalid (the client was the bottleneck), so the true limit may be higher.
+    client_limited: bool = False
 
 
 @dataclass
@@ -52,6 +55,17 @@ class ConcurrencySearch:
     config: SearchConfig
     # level -> tier -> passed
     measured: dict[int, dict[str, bool]] = field(default_factory=dict)
+    # Levels the load generator could not drive (its own self-check failed): neither pass nor fail.
+    invalid: set[int] = field(default_factory=set)
+
+    def mark_invalid(self, level: int) -> None:
+        """The client was the bottleneck at ``level``: nothing at or above it can be measured."""
+        self.invalid.add(level)
+
+    @property
+    def ceiling(self) -> int:
+        """The highest level the search may still measure."""
+        return min([self.config.max_level, *(lvl - 1 for lvl in self.invalid)])
 
     def record(self, level: int, passed: Mapping[str, bool]) -> None:
         missing = set(self.tiers) - set(passed)
@@ -70,30 +84,29 @@ class ConcurrencySearch:
 
     def _tier_done(self, tier: str) -> bool:
         lo, hi = self._bracket(tier)
-        if hi is None:
-            return max(self.measured, default=0) >= self.config.max_level
-        return hi - lo <= self._resolution(lo)
+        top = min(hi, self.ceiling + 1) if hi is not None else self.ceiling + 1
+        if hi is None and max(self.measured, default=0) >= self.ceiling:
+            return True
+        return top - lo <= self._resolution(lo)
 
     def next_level(self) -> int | None:
         """The next level to measure, or None when every tier is answered (or the cap is hit)."""
-        if len(self.measured) >= self.config.max_levels:
+        if len(self.measured) + len(self.invalid) >= self.config.max_levels or self.ceiling < 1:
             return None
         if not self.measured:
-            return min(self.config.start, self.config.max_level)
-        if any(self._bracket(t)[1] is None for t in self.tiers if not self._tier_done(t)):
-            top = max(self.measured)
-            return min(self.config.max_level, max(top + 1, math.ceil(top * self.config.growth)))
+            return min(self.config.start, self.ceiling)
         open_tiers = [t for t in self.tiers if not self._tier_done(t)]
         if not open_tiers:
             return None
+        top = max(self.measured)
+        if any(self._bracket(t)[1] is None for t in open_tiers) and top < self.ceiling:
+            return min(self.ceiling, max(top + 1, math.ceil(top * self.config.growth)))
 
-        def width(t: str) -> int:
+        def bracket(t: str) -> tuple[int, int]:
             lo, hi = self._bracket(t)
-            assert hi is not None
-            return hi - lo
+            return lo, min(hi, self.ceiling + 1) if hi is not None else self.ceiling + 1
 
-        lo, hi = self._bracket(max(open_tiers, key=width))
-        assert hi is not None
+        lo, hi = max((bracket(t) for t in open_tiers), key=lambda b: b[1] - b[0])
         # lo < mid < hi because the bracket is wider than the resolution (>= 1 agent).
         return (lo + hi) // 2
 
@@ -110,6 +123,7 @@ class ConcurrencySearch:
                     converged=self._tier_done(tier),
                     non_monotone=bool(above),
                     passing_above_failure=above,
+                    client_limited=bool(self.invalid) and (hi is None or hi > self.ceiling),
                 )
             )
         return out

@@ -88,3 +88,28 @@ def test_level_cap_stops_the_search() -> None:
     search = ConcurrencySearch(("slo1",), SearchConfig(start=1, max_levels=3))
     assert len(drive(search, {"slo1": 10_000})) == 3
     assert not search.results()[0].converged
+
+
+def test_invalid_level_caps_the_search_and_marks_tiers_client_limited() -> None:
+    """A level the client could not drive is neither pass nor fail: the search stays below it."""
+    search = ConcurrencySearch(TIERS, SearchConfig(start=4, max_level=512))
+    limits = {"slo1": 1000, "slo2": 20, "slo3": 3}
+    while (level := search.next_level()) is not None:
+        if level >= 64:  # the client saturates from 64 agents on
+            search.mark_invalid(level)
+            continue
+        search.record(level, {t: level <= limits[t] for t in TIERS})
+    assert all(lvl < 64 for lvl in search.measured)
+    by_tier = {r.tier: r for r in search.results()}
+    assert by_tier["slo1"].max_level == 63 and by_tier["slo1"].client_limited
+    assert by_tier["slo1"].lowest_failing is None
+    assert (by_tier["slo2"].max_level, by_tier["slo2"].lowest_failing) == (20, 21)
+    assert not by_tier["slo2"].client_limited
+    assert by_tier["slo3"].max_level == 3
+
+
+def test_invalid_first_level_measures_lower() -> None:
+    search = ConcurrencySearch(("slo1",), SearchConfig(start=8))
+    assert search.next_level() == 8
+    search.mark_invalid(8)
+    assert search.next_level() == 7
