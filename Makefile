@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
 
-.PHONY: run test lint typecheck check protos clean
+.PHONY: run test test-live lint typecheck check protos clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +27,12 @@ run: $(VENV)/.run-deps
 ## test: install dev tools, then run every test (unit, service processes, end to end)
 test: $(VENV)/.dev-deps
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+
+## test-live: the live test against a real `transformers serve` (torch CPU + transformers in .venv-live).
+## If that env cannot be installed here, the live tests skip and say why.
+test-live: $(VENV)/.dev-deps
+	@if line=$$(bash scripts/live_env.sh); then eval "$$line"; else echo "live env unavailable: tests/live will skip" >&2; fi; \
+	$(BIN)/python -m pytest -q tests/live
 
 ## lint: ruff (lint + format check) and a stale-stub check of the generated protobuf code
 lint: $(VENV)/.dev-deps

@@ -59,8 +59,20 @@ class RunConfig(StrictModel):
     )
     model: str = Field("agentperf-sim", description="Model name sent in every request.")
     engine_profile: str = Field(
-        "vllm", description="Request-body profile of the load generator (vllm, openai)."
+        "vllm",
+        description="Request-body profile of the load generator: vllm, sglang, trtllm, dynamo, openai (strict), "
+        "openai-legacy (docs/loadgen.md).",
     )
+    prompt_mode: Literal["words", "tokenizer", "calibrated"] = Field(
+        "words",
+        description="How the load generator sizes new input: words (one word = one token, the simulator's rule), "
+        "tokenizer (exact with tokenizer_path), calibrated (from the server's usage).",
+    )
+    history_text: Literal["generated", "recorded"] = Field(
+        "generated",
+        description="What each turn appends to the history: the server's text or the recorded one.",
+    )
+    loadgen_workers: int = Field(1, ge=0, description="Load generator worker processes; 0: one per core.")
     sim_profile: str = Field("tiny", description="Simulator profile when no target_url is given.")
     dcgm_endpoints: list[str] = Field(
         default_factory=list, description="DCGM exporter /metrics URLs (the simulator's own when unset)."
@@ -234,6 +246,10 @@ async def start_suite(cfg: RunConfig, run_dir: Path) -> AsyncIterator[Suite]:
                 "toolsim": toolsim.grpc_target,
                 "judge": judge.grpc_target,
                 "seed": cfg.seed,
+                "prompt_mode": cfg.prompt_mode,
+                "tokenizer_path": cfg.tokenizer_path or "",
+                "history_text": cfg.history_text,
+                "workers": cfg.loadgen_workers,
             },
         )
 
@@ -313,6 +329,24 @@ def _progress(cfg: RunConfig, level: int, event: loadgen_pb2.LevelEvent) -> None
     print(line, file=sys.stderr, flush=True)
 
 
+async def judge_level(cfg: RunConfig, suite: Suite, run_id: str, dataset: str, level: int) -> LevelSummary:
+    """Measure ``level``; a level judged on too few samples is measured again, twice as long.
+
+    Too few samples is no verdict. The second attempt runs under the sub-run id ``<run>~2``
+    (the first attempt's records keep theirs) and the first is listed in ``discarded``; still
+    too few: not a pass. A level the client could not drive is not retried (see ``valid``).
+    """
+    outcome = await measure_level(cfg, suite, run_id, dataset, level)
+    discarded = []
+    if outcome.done.valid and _insufficient(outcome):
+        log.warning("level %d: too few samples to judge; measuring it again, twice as long", level)
+        discarded.append(_attempt(outcome))
+        outcome = await measure_level(cfg, suite, f"{run_id}~2", dataset, level, stretch=2)
+    summary = _level_summary(outcome, cfg.gpus)
+    summary.discarded = discarded
+    return summary
+
+
 def _attempt(outcome: LevelOutcome) -> dict[str, Any]:
     v = outcome.verdict
     return {"run_id": v.run_id, "requests_sent": outcome.requests_sent, "records_total": v.records_total}
@@ -326,6 +360,7 @@ def _insufficient(outcome: LevelOutcome) -> bool:
 class LevelOutcome:
     verdict: common_pb2.LevelVerdict
     power: common_pb2.PowerWindow | None
+    done: loadgen_pb2.LevelEvent  # the load generator's last word: counts and its self-check
     requests_sent: int
     window_s: float
     elapsed_s: float
@@ -398,7 +433,7 @@ async def measure_level(
     verdict = await _call("judge", suite.judge.Evaluate(evaluate))
     if not verdict.complete:
         log.warning("level %d judged before all %d records arrived", level, done.requests_sent)
-    return LevelOutcome(verdict, power, done.requests_sent, window_s, time.monotonic() - started)
+    return LevelOutcome(verdict, power, done, done.requests_sent, window_s, time.monotonic() - started)
 
 
 def _level_summary(outcome: LevelOutcome, gpus_override: int | None) -> LevelSummary:
@@ -430,6 +465,8 @@ def _level_summary(outcome: LevelOutcome, gpus_override: int | None) -> LevelSum
         gpus=gpus_override or (len(power.gpus) if power is not None else 0),
         power_simulated=bool(power is not None and power.simulated),
         elapsed_s=outcome.elapsed_s,
+        valid=outcome.done.valid,
+        invalid_reason=outcome.done.invalid_reason,
     )
 
 
@@ -505,18 +542,16 @@ async def run(cfg: RunConfig) -> RunReport:
             while (level := search.next_level()) is not None:
                 if not cfg.quiet:
                     print(f"measuring {level} concurrent agents", file=sys.stderr, flush=True)
-                outcome = await measure_level(cfg, suite, run_id, info.name, level)
-                if _insufficient(outcome):
-                    # Too few samples is no verdict: measure the level again, longer, under a
-                    # sub-run id (the first attempt's records keep theirs). Still too few: not a pass.
-                    retry_id = f"{run_id}~2"
-                    log.warning(
-                        "level %d: too few samples to judge; measuring it again, twice as long", level
-                    )
-                    outcome = await measure_level(cfg, suite, retry_id, info.name, level, stretch=2)
-                summary = _level_summary(outcome, cfg.gpus)
+                summary = await judge_level(cfg, suite, run_id, info.name, level)
                 levels[level] = summary
                 report.levels.append(summary)
+                if not summary.valid:
+                    # The client was the bottleneck: neither a pass nor a fail, and nothing at or
+                    # above this level can be measured with this load generator.
+                    search.mark_invalid(level)
+                    if not cfg.quiet:
+                        print(f"  level {level:>4}: invalid ({summary.invalid_reason})", file=sys.stderr)
+                    continue
                 search.record(level, {name: v["verdict"] == "pass" for name, v in summary.verdicts.items()})
                 if not cfg.quiet:
                     verdicts = ", ".join(f"{n}={v['verdict']}" for n, v in summary.verdicts.items())

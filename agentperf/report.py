@@ -154,7 +154,9 @@ def render_table(report: RunReport) -> str:
     if any(not t.converged for t in report.tiers):
         notes.append("? not converged to the resolution (level cap or interrupted)")
     if any(t.client_limited for t in report.tiers):
-        notes.append("(client) the load generator could not drive more agents (its self-check failed above this)")
+        notes.append(
+            "(client) the load generator could not drive more agents (its self-check failed above this)"
+        )
     if any(t.non_monotone for t in report.tiers):
         notes.append("* a level above the first failure passed too (noisy or non-monotone)")
     return "\n".join([head, "", line, "-" * len(line), *body, *notes])

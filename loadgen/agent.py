@@ -3,10 +3,11 @@
 Per phase the conversation restarts with a fresh dynamic prefix (unique per run, level,
 agent, trajectory sequence and phase, plus a random nonce) followed by the phase preamble,
 both in the system message. Per turn the agent appends a user message (the turn's
-input_text, else filler of exactly input_tokens words), sends, and on success appends the
-text the server actually generated as the assistant message. A failed turn leaves the
-history untouched. Then, if the turn has a tool call, it waits the tool gap; the tool's
-result is the next turn's input, so no extra message is added.
+input_text, else filler of input_tokens tokens, as the prompt mode builds them: prompt.py),
+sends, and on success appends the reply the history keeps (by default the text the server
+actually generated) as the assistant message. A failed turn leaves the history untouched.
+Then, if the turn has a tool call, it waits the tool gap; the tool's result is the next
+turn's input, so no extra message is added.
 """
 
 from __future__ import annotations
@@ -16,15 +17,16 @@ import logging
 import secrets
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from agentperf.loadgen.client import ChatClient, Exchange
-from agentperf.loadgen.filler import filler_words
 from agentperf.loadgen.history import Conversation
 from agentperf.loadgen.profiles import request_tail
+from agentperf.loadgen.prompt import PromptBuilder
 from agentperf.loadgen.records import RecordKey, build_record
 from agentperf.loadgen.tools import ToolRunner
-from agentperf.trajectory import Phase, Trajectory
+from agentperf.loadgen.tracing import agent_tracing
+from agentperf.trajectory import Trajectory
 from agentperf.v1 import common_pb2
 
 log = logging.getLogger(__name__)
@@ -99,6 +101,7 @@ class AgentEnv:
     client: ChatClient
     tools: ToolRunner
     state: LevelState
+    prompts: PromptBuilder = field(default_factory=PromptBuilder)
 
 
 class Agent:
@@ -110,6 +113,7 @@ class Agent:
         self._slot = slot
         self._slots = slots
         self._warm = False
+        self._trace = agent_tracing(env.run_id, env.level, number, model=env.model, url=env.client.url)
 
     async def run(self, start_delay_s: float = 0.0) -> None:
         """Replay trajectories slot, slot + slots, ... (wrapping around) until cancelled."""
@@ -117,58 +121,68 @@ class Agent:
             await asyncio.sleep(start_delay_s)
         trajectories = self._env.trajectories
         seq = 0
-        while True:
-            trajectory = trajectories[(self._slot + seq * self._slots) % len(trajectories)]
-            try:
-                await self._replay(trajectory, seq)
-            except Exception:
-                # A bug must not silently cost the level an agent: log, pause, go on.
-                log.exception("agent %d failed on trajectory %s", self.number, trajectory.id)
-                self._env.state.agent_errors += 1
-                await asyncio.sleep(1.0)
-            seq += 1
+        with self._trace.session():
+            while True:
+                trajectory = trajectories[(self._slot + seq * self._slots) % len(trajectories)]
+                try:
+                    await self._replay(trajectory, seq)
+                except Exception:
+                    # A bug must not silently cost the level an agent: log, pause, go on.
+                    log.exception("agent %d failed on trajectory %s", self.number, trajectory.id)
+                    self._env.state.agent_errors += 1
+                    await asyncio.sleep(1.0)
+                seq += 1
 
     async def _replay(self, trajectory: Trajectory, seq: int) -> None:
         env = self._env
+        prompts = env.prompts
         for p, phase in enumerate(trajectory.phases):
-            conversation = Conversation(self._system_text(trajectory, seq, p, phase))
+            system = await prompts.system(
+                self._prefix(seq, p), env.seed, f"{trajectory.id}/{p}/preamble", phase
+            )
+            conversation = Conversation(system.text, system.units)
             for t, turn in enumerate(phase.turns):
                 key = RecordKey(env.run_id, env.level, self.number, seq, trajectory.id, p, t)
-                user_text = turn.input_text or filler_words(
-                    env.seed, f"{trajectory.id}/{p}/{t}/input", turn.input_tokens
-                )
-                tail = request_tail(env.model, env.engine_profile, max(1, turn.output_tokens))
-                body, encoded_user = conversation.body(user_text, tail)
-                exchange = await self._send(key, body)
-                if not exchange.failure:
-                    conversation.commit(encoded_user, exchange.text)
-                if turn.tool is not None:
-                    await env.tools.run_tool(turn.tool, key.tool_key())
+                with self._trace.turn(key, max(1, turn.output_tokens)):
+                    user = await prompts.user(env.seed, f"{trajectory.id}/{p}/{t}/input", turn)
+                    tail = request_tail(env.model, env.engine_profile, max(1, turn.output_tokens))
+                    body, encoded_user = conversation.body(user.text, tail)
+                    units = conversation.units + user.units
+                    expected = prompts.expected_tokens(units)
+                    exchange = await self._send(key, body)
+                    prompts.observe(exchange, units, expected)
+                    if not exchange.failure:
+                        reply = await prompts.reply(turn, exchange.text)
+                        conversation.commit(encoded_user, reply.text, user.units + reply.units)
+                    if turn.tool is not None:
+                        with self._trace.tool(turn.tool):
+                            await env.tools.run_tool(turn.tool, key.tool_key())
 
-    def _system_text(self, trajectory: Trajectory, seq: int, p: int, phase: Phase) -> str:
+    def _prefix(self, seq: int, p: int) -> str:
         env = self._env
         # The nonce is deliberately not seeded: a rerun with the same run id and seed must not
         # hit KV cache left behind by the earlier run.
-        prefix = (
+        return (
             f"agentperf-prefix run={env.run_id} level={env.level} agent={self.number} "
             f"seq={seq} phase={p} nonce={secrets.token_hex(8)}"
         )
-        preamble = phase.preamble_text or filler_words(
-            env.seed, f"{trajectory.id}/{p}/preamble", phase.preamble_tokens
-        )
-        return f"{prefix}\n{preamble}"
 
     async def _send(self, key: RecordKey, body: bytes) -> Exchange:
         state = self._env.state
         exchange = Exchange(time.monotonic(), time.time())
         in_window = state.sent()
+        chat = self._trace.chat()
         try:
-            await self._env.client.stream(body, key.record_id(), exchange)
+            await self._env.client.stream(body, key.record_id(), exchange, chat.headers)
         except asyncio.CancelledError:
             close = None if exchange.complete else (state.close_mono or time.monotonic())
-            state.done(build_record(key, exchange, in_window=in_window, close_mono=close))
+            record = build_record(key, exchange, in_window=in_window, close_mono=close)
+            chat.end(record)
+            state.done(record)
             raise
-        state.done(build_record(key, exchange, in_window=in_window))
+        record = build_record(key, exchange, in_window=in_window)
+        chat.end(record)
+        state.done(record)
         if not self._warm:
             self._warm = True
             state.agent_warm()

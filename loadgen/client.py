@@ -136,16 +136,29 @@ class ChatClient:
             headers=headers,
         )
 
+    @property
+    def url(self) -> str:
+        """The chat completions endpoint."""
+        return self._url
+
     async def close(self) -> None:
         await self._session.close()
 
-    async def stream(self, body: bytes, request_id: str, ex: Exchange) -> None:
-        """Send ``body`` and read the stream into ``ex``; sets ``ex.failure`` on failure."""
+    async def stream(
+        self, body: bytes, request_id: str, ex: Exchange, trace_headers: dict[str, str] | None = None
+    ) -> None:
+        """Send ``body`` and read the stream into ``ex``; sets ``ex.failure`` on failure.
+
+        ``trace_headers`` (W3C ``traceparent`` and the like) are added to the request when given.
+        """
         deadline = asyncio.timeout_at(ex.t_send + self._first_timeout)
+        headers = {"X-Request-Id": request_id}
+        if trace_headers:
+            headers.update(trace_headers)
         try:
             async with (
                 deadline,
-                self._session.post(self._url, data=body, headers={"X-Request-Id": request_id}) as resp,
+                self._session.post(self._url, data=body, headers=headers) as resp,
             ):
                 ex.http_status = resp.status
                 if resp.status != 200:

@@ -2,13 +2,15 @@
 
 Our simulator counts one whitespace-separated word as one token, so ``n`` words stand for
 ``n`` tokens. The vocabulary is short common English words, most of which are also one
-token in real BPE tokenizers (a tokenizer-exact mode is future work). The words depend only
-on the seed and the key (trajectory, phase, turn), so a rerun sends the same text.
+token in real BPE tokenizers (prompt.py keeps, per tokenizer, only those that provably are:
+the ``tokenizer`` prompt mode). The words depend only on the seed and the key (trajectory,
+phase, turn), so a rerun sends the same text.
 """
 
 from __future__ import annotations
 
 import random
+from collections.abc import Sequence
 
 _VOCABULARY = """the of and to in is it that for on was with as be at by this had not are but from or have
     an they which one you were her all she there would their we him been has when who will more no
@@ -31,8 +33,13 @@ WORDS: tuple[str, ...] = tuple(_VOCABULARY.split())
 
 def filler_words(seed: int, key: str, count: int) -> str:
     """``count`` space-separated words drawn from a generator seeded by ``seed`` and ``key``."""
+    return filler_from(WORDS, seed, key, count)
+
+
+def filler_from(vocabulary: Sequence[str], seed: int, key: str, count: int) -> str:
+    """Like :func:`filler_words`, drawing from ``vocabulary``."""
     if count <= 0:
         return ""
     # A str seed is hashed with SHA-512 by random.Random: stable across processes and runs.
     rng = random.Random(f"{seed}/{key}")
-    return " ".join(rng.choices(WORDS, k=count))
+    return " ".join(rng.choices(vocabulary, k=count))

@@ -47,7 +47,7 @@ class RunLevelRequest(_message.Message):
     def __init__(self, run_id: _Optional[str] = ..., level: _Optional[int] = ..., dataset: _Optional[str] = ..., window_s: _Optional[float] = ..., warmup_timeout_s: _Optional[float] = ..., seed: _Optional[int] = ..., shard_index: _Optional[int] = ..., shard_count: _Optional[int] = ..., min_window_requests: _Optional[int] = ..., max_window_s: _Optional[float] = ...) -> None: ...
 
 class LevelEvent(_message.Message):
-    __slots__ = ("kind", "elapsed_s", "agents_in_flight", "requests_sent", "requests_done", "records_delivered", "failed", "message", "censored", "records_written", "window_requests", "loop_lag_max_s", "agents", "failures_by_class", "window_s", "tool_errors")
+    __slots__ = ("kind", "elapsed_s", "agents_in_flight", "requests_sent", "requests_done", "records_delivered", "failed", "message", "censored", "records_written", "window_requests", "loop_lag_max_s", "agents", "failures_by_class", "window_s", "tool_errors", "valid", "invalid_reason", "loop_lag_p99_s", "loop_lag_window_max_s", "cpu_fraction", "agents_active_mean", "agents_active_min", "workers", "sink_waits", "rss_peak_bytes", "cpu_s", "prompt_token_samples", "prompt_token_error_mean", "prompt_token_error_max", "prompt_words_per_token")
     class FailuresByClassEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -71,6 +71,21 @@ class LevelEvent(_message.Message):
     FAILURES_BY_CLASS_FIELD_NUMBER: _ClassVar[int]
     WINDOW_S_FIELD_NUMBER: _ClassVar[int]
     TOOL_ERRORS_FIELD_NUMBER: _ClassVar[int]
+    VALID_FIELD_NUMBER: _ClassVar[int]
+    INVALID_REASON_FIELD_NUMBER: _ClassVar[int]
+    LOOP_LAG_P99_S_FIELD_NUMBER: _ClassVar[int]
+    LOOP_LAG_WINDOW_MAX_S_FIELD_NUMBER: _ClassVar[int]
+    CPU_FRACTION_FIELD_NUMBER: _ClassVar[int]
+    AGENTS_ACTIVE_MEAN_FIELD_NUMBER: _ClassVar[int]
+    AGENTS_ACTIVE_MIN_FIELD_NUMBER: _ClassVar[int]
+    WORKERS_FIELD_NUMBER: _ClassVar[int]
+    SINK_WAITS_FIELD_NUMBER: _ClassVar[int]
+    RSS_PEAK_BYTES_FIELD_NUMBER: _ClassVar[int]
+    CPU_S_FIELD_NUMBER: _ClassVar[int]
+    PROMPT_TOKEN_SAMPLES_FIELD_NUMBER: _ClassVar[int]
+    PROMPT_TOKEN_ERROR_MEAN_FIELD_NUMBER: _ClassVar[int]
+    PROMPT_TOKEN_ERROR_MAX_FIELD_NUMBER: _ClassVar[int]
+    PROMPT_WORDS_PER_TOKEN_FIELD_NUMBER: _ClassVar[int]
     kind: LevelEventKind
     elapsed_s: float
     agents_in_flight: int
@@ -87,7 +102,22 @@ class LevelEvent(_message.Message):
     failures_by_class: _containers.ScalarMap[str, int]
     window_s: float
     tool_errors: int
-    def __init__(self, kind: _Optional[_Union[LevelEventKind, str]] = ..., elapsed_s: _Optional[float] = ..., agents_in_flight: _Optional[int] = ..., requests_sent: _Optional[int] = ..., requests_done: _Optional[int] = ..., records_delivered: _Optional[int] = ..., failed: _Optional[int] = ..., message: _Optional[str] = ..., censored: _Optional[int] = ..., records_written: _Optional[int] = ..., window_requests: _Optional[int] = ..., loop_lag_max_s: _Optional[float] = ..., agents: _Optional[int] = ..., failures_by_class: _Optional[_Mapping[str, int]] = ..., window_s: _Optional[float] = ..., tool_errors: _Optional[int] = ...) -> None: ...
+    valid: bool
+    invalid_reason: str
+    loop_lag_p99_s: float
+    loop_lag_window_max_s: float
+    cpu_fraction: float
+    agents_active_mean: float
+    agents_active_min: int
+    workers: int
+    sink_waits: int
+    rss_peak_bytes: int
+    cpu_s: float
+    prompt_token_samples: int
+    prompt_token_error_mean: float
+    prompt_token_error_max: float
+    prompt_words_per_token: float
+    def __init__(self, kind: _Optional[_Union[LevelEventKind, str]] = ..., elapsed_s: _Optional[float] = ..., agents_in_flight: _Optional[int] = ..., requests_sent: _Optional[int] = ..., requests_done: _Optional[int] = ..., records_delivered: _Optional[int] = ..., failed: _Optional[int] = ..., message: _Optional[str] = ..., censored: _Optional[int] = ..., records_written: _Optional[int] = ..., window_requests: _Optional[int] = ..., loop_lag_max_s: _Optional[float] = ..., agents: _Optional[int] = ..., failures_by_class: _Optional[_Mapping[str, int]] = ..., window_s: _Optional[float] = ..., tool_errors: _Optional[int] = ..., valid: _Optional[bool] = ..., invalid_reason: _Optional[str] = ..., loop_lag_p99_s: _Optional[float] = ..., loop_lag_window_max_s: _Optional[float] = ..., cpu_fraction: _Optional[float] = ..., agents_active_mean: _Optional[float] = ..., agents_active_min: _Optional[int] = ..., workers: _Optional[int] = ..., sink_waits: _Optional[int] = ..., rss_peak_bytes: _Optional[int] = ..., cpu_s: _Optional[float] = ..., prompt_token_samples: _Optional[int] = ..., prompt_token_error_mean: _Optional[float] = ..., prompt_token_error_max: _Optional[float] = ..., prompt_words_per_token: _Optional[float] = ...) -> None: ...
 
 class GetStatsRequest(_message.Message):
     __slots__ = ("run_id",)

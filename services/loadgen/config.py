@@ -10,6 +10,7 @@ from pydantic import Field, field_validator, model_validator
 from agentperf.config import ServiceConfig
 from agentperf.errors import ConfigError
 from agentperf.loadgen.profiles import PROFILES
+from agentperf.loadgen.prompt import HISTORY_TEXTS, PROMPT_MODES, PromptSettings
 
 
 class LoadGenConfig(ServiceConfig):
@@ -23,6 +24,21 @@ class LoadGenConfig(ServiceConfig):
     engine_profile: str = Field(
         "vllm",
         description=f"How the output length is forced: one of {', '.join(PROFILES)} (see docs/loadgen.md).",
+    )
+    prompt_mode: str = Field(
+        "words",
+        description=(
+            "How token counts become text: 'words' (one word per token, the simulator's count), "
+            "'tokenizer' (exact under tokenizer_path), 'calibrated' (words per token learnt from usage)."
+        ),
+    )
+    tokenizer_path: str = Field(
+        "", description="tokenizer.json (or its folder) for prompt_mode 'tokenizer'; read offline."
+    )
+    history_text: str = Field(
+        "generated",
+        description="What the history keeps of each reply: 'generated' (what the server streamed) or "
+        "'recorded' (the trajectory's output_text where present).",
     )
     api_key_file: str = Field(
         "", description="File whose stripped content is sent as 'Authorization: Bearer'; empty: none."
@@ -59,6 +75,51 @@ class LoadGenConfig(ServiceConfig):
         ge=0,
         description="Tool gap slept locally when toolsim fails and the call has no recorded duration.",
     )
+    workers: int = Field(
+        1,
+        ge=0,
+        description=(
+            "Worker processes per level (agent slot s runs in worker s % workers); 1: in the service's "
+            "own process; 0: one per CPU core."
+        ),
+    )
+    uvloop: bool = Field(True, description="Run worker processes on uvloop when it is installed.")
+    judge_batch_size: int = Field(
+        1000, ge=1, description="Records per IngestRecords stream; the judge acknowledges each batch."
+    )
+    judge_batch_max_s: float = Field(
+        5.0, gt=0, description="A batch is sent (acknowledged) after this many seconds even if not full."
+    )
+    judge_max_backlog: int = Field(
+        50_000,
+        ge=1,
+        description=(
+            "Unacknowledged records a worker holds at most; beyond it agents wait after their request "
+            "ended (backpressure; the level is then likely invalid)."
+        ),
+    )
+    selfcheck_tick_s: float = Field(
+        0.05, gt=0, description="Period of the event-loop lag ticker (also the in-flight sample period)."
+    )
+    selfcheck_max_lag_p99_s: float = Field(
+        0.05,
+        gt=0,
+        description="A worker whose p99 event-loop lag in the window exceeds this invalidates the level.",
+    )
+    selfcheck_max_cpu: float = Field(
+        0.9,
+        gt=0,
+        description="A worker whose CPU time / window time exceeds this (1.0 = one core) invalidates the level.",
+    )
+    selfcheck_min_active: float = Field(
+        0.95,
+        ge=0,
+        le=1,
+        description=(
+            "A worker whose time-averaged agents in flight fall below this fraction of its agents "
+            "invalidates the level."
+        ),
+    )
 
     @field_validator("target_url")
     @classmethod
@@ -73,6 +134,32 @@ class LoadGenConfig(ServiceConfig):
         if value not in PROFILES:
             raise ValueError(f"unknown engine profile; expected one of {', '.join(PROFILES)}")
         return value
+
+    @field_validator("prompt_mode")
+    @classmethod
+    def _known_prompt_mode(cls, value: str) -> str:
+        if value not in PROMPT_MODES:
+            raise ValueError(f"unknown prompt mode; expected one of {', '.join(PROMPT_MODES)}")
+        return value
+
+    @field_validator("history_text")
+    @classmethod
+    def _known_history_text(cls, value: str) -> str:
+        if value not in HISTORY_TEXTS:
+            raise ValueError(f"expected one of {', '.join(HISTORY_TEXTS)}")
+        return value
+
+    @model_validator(mode="after")
+    def _tokenizer_for_mode(self) -> LoadGenConfig:
+        if self.prompt_mode == "tokenizer" and not self.tokenizer_path:
+            raise ValueError("prompt_mode 'tokenizer' needs tokenizer_path")
+        if self.tokenizer_path and not Path(self.tokenizer_path).exists():
+            raise ValueError(f"tokenizer_path {self.tokenizer_path!r} does not exist")
+        return self
+
+    def prompt_settings(self) -> PromptSettings:
+        """The prompt settings every worker builds its PromptBuilder from."""
+        return PromptSettings(self.prompt_mode, self.tokenizer_path, self.history_text)
 
     @model_validator(mode="after")
     def _key_source_exists(self) -> LoadGenConfig:

@@ -21,6 +21,8 @@ from agentperf.loadgen import (
     LevelSpec,
     ToolSimTools,
 )
+from agentperf.loadgen.selfcheck import SelfCheckLimits
+from agentperf.loadgen.workers import PeerSettings, PoolRunner, resolve_workers
 from agentperf.runtime.grpc_errors import error_from_rpc, grpc_method
 from agentperf.runtime.server import channel
 from agentperf.services.loadgen.config import LoadGenConfig
@@ -37,6 +39,21 @@ REQUESTS = Counter(
 )
 AGENTS_IN_FLIGHT = Gauge("agentperf_loadgen_agents_in_flight", "Agents with a request open right now.")
 RECORDS_DELIVERED = Counter("agentperf_loadgen_records_delivered", "Records the judge acknowledged.")
+LOOP_LAG_P99 = Gauge(
+    "agentperf_loadgen_loop_lag_p99_seconds",
+    "Worst worker's p99 event-loop lag within the current (or last) window.",
+)
+CPU_FRACTION = Gauge(
+    "agentperf_loadgen_worker_cpu_ratio",
+    "Worst worker's CPU time / wall time within the current (or last) window (1 = one core).",
+)
+LEVEL_VALID = Gauge(
+    "agentperf_loadgen_level_valid",
+    "1 while the current (or last) level passes the client self-check, 0 when the client is the bottleneck.",
+)
+
+# LevelRunner runs a level in this process; PoolRunner across worker processes. Same face.
+Runner = LevelRunner | PoolRunner
 
 
 class _MetricsFeed:
@@ -52,6 +69,9 @@ class _MetricsFeed:
         for name, count in now.failures_by_class.items():
             REQUESTS.labels("failed", name).inc(count - last.failures_by_class.get(name, 0))
         RECORDS_DELIVERED.inc(now.records_delivered - last.records_delivered)
+        LOOP_LAG_P99.set(now.check.lag_p99_s)
+        CPU_FRACTION.set(now.check.cpu_fraction)
+        LEVEL_VALID.set(1 if now.check.valid else 0)
         self._last = now
 
 
@@ -65,7 +85,7 @@ _KINDS = {
 
 
 def event_to_proto(event: LevelEvent) -> loadgen_pb2.LevelEvent:
-    c = event.counters
+    c, check = event.counters, event.counters.check
     return loadgen_pb2.LevelEvent(
         kind=_KINDS[event.kind],
         elapsed_s=event.elapsed_s,
@@ -83,6 +103,21 @@ def event_to_proto(event: LevelEvent) -> loadgen_pb2.LevelEvent:
         failures_by_class=c.failures_by_class,
         window_s=event.window_s,
         tool_errors=c.tool_errors,
+        valid=check.valid,
+        invalid_reason=check.invalid_reason,
+        loop_lag_p99_s=check.lag_p99_s,
+        loop_lag_window_max_s=check.lag_window_max_s,
+        cpu_fraction=check.cpu_fraction,
+        agents_active_mean=check.active_mean,
+        agents_active_min=check.active_min,
+        workers=check.workers,
+        sink_waits=check.sink_waits,
+        rss_peak_bytes=check.rss_peak_bytes,
+        cpu_s=check.cpu_s,
+        prompt_token_samples=c.prompt.samples,
+        prompt_token_error_mean=c.prompt.error_mean,
+        prompt_token_error_max=c.prompt.error_max,
+        prompt_words_per_token=c.prompt.words_per_token,
     )
 
 
@@ -106,6 +141,20 @@ def spec_from_request(request: loadgen_pb2.RunLevelRequest, config: LoadGenConfi
     return spec
 
 
+def peer_settings(config: LoadGenConfig) -> PeerSettings:
+    """Where worker processes send tool calls and records, and how."""
+    return PeerSettings(
+        toolsim=config.toolsim,
+        judge=config.judge,
+        tool_fallback_s=config.tool_fallback_s,
+        judge_retries=config.judge_retries,
+        judge_backoff_s=config.judge_backoff_s,
+        judge_batch_size=config.judge_batch_size,
+        judge_batch_max_s=config.judge_batch_max_s,
+        judge_max_backlog=config.judge_max_backlog,
+    )
+
+
 class LoadGenServicer(loadgen_pb2_grpc.LoadGeneratorServicer):
     """Implements agentperf.v1.LoadGenerator."""
 
@@ -120,13 +169,19 @@ class LoadGenServicer(loadgen_pb2_grpc.LoadGeneratorServicer):
             first_token_timeout_s=config.first_token_timeout_s,
             idle_timeout_s=config.idle_timeout_s,
         )
+        self._limits = SelfCheckLimits(
+            tick_s=config.selfcheck_tick_s,
+            max_lag_p99_s=config.selfcheck_max_lag_p99_s,
+            max_cpu=config.selfcheck_max_cpu,
+            min_active=config.selfcheck_min_active,
+        )
         self._gate = LevelGate()
         self._book = RunBook()
         self._cache: tuple[tuple[str, str, int, int], list[Trajectory]] | None = None
         self._store: grpc.aio.Channel | None = None
         self._toolsim: grpc.aio.Channel | None = None
         self._judge: grpc.aio.Channel | None = None
-        self.current: tuple[LevelRunner, asyncio.Task[LevelResult]] | None = None
+        self.current: tuple[Runner, asyncio.Task[LevelResult]] | None = None
 
     def open_channels(self) -> None:
         self._store = channel(self._config.trajectory_store)
@@ -146,8 +201,7 @@ class LoadGenServicer(loadgen_pb2_grpc.LoadGeneratorServicer):
         self._gate.acquire(f"run {spec.run_id!r} level {spec.level}")
         try:
             trajectories = await self._trajectories(request.dataset, spec)
-            runner = LevelRunner(spec, trajectories, self._settings, *self._peers())
-            async for event in self._drive(runner):
+            async for event in self._drive(self._runner(spec, trajectories)):
                 yield event
         finally:
             self._gate.release()
@@ -165,20 +219,51 @@ class LoadGenServicer(loadgen_pb2_grpc.LoadGeneratorServicer):
             levels=t.levels,
         )
 
+    def _runner(self, spec: LevelSpec, trajectories: list[Trajectory]) -> Runner:
+        """In this process with one worker; across worker processes (their own channels) with more."""
+        config = self._config
+        workers = resolve_workers(config.workers)
+        if workers > 1:
+            peers = peer_settings(config)
+            return PoolRunner(
+                spec,
+                trajectories,
+                self._settings,
+                peers,
+                workers=workers,
+                limits=self._limits,
+                use_uvloop=config.uvloop,
+                prompts=config.prompt_settings(),
+            )
+        return LevelRunner(
+            spec,
+            trajectories,
+            self._settings,
+            *self._peers(),
+            limits=self._limits,
+            prompts=config.prompt_settings(),
+        )
+
     def _peers(self) -> tuple[ToolSimTools, JudgeSink]:
         assert self._toolsim is not None and self._judge is not None, "channels not open"
-        tools = ToolSimTools(self._toolsim, fallback_s=self._config.tool_fallback_s)
+        config = self._config
+        tools = ToolSimTools(self._toolsim, fallback_s=config.tool_fallback_s)
         sink = JudgeSink(
-            self._judge, retries=self._config.judge_retries, backoff_s=self._config.judge_backoff_s
+            self._judge,
+            retries=config.judge_retries,
+            backoff_s=config.judge_backoff_s,
+            batch_size=config.judge_batch_size,
+            batch_max_s=config.judge_batch_max_s,
+            max_backlog=config.judge_max_backlog,
         )
         return tools, sink
 
-    async def _drive(self, runner: LevelRunner) -> AsyncIterator[loadgen_pb2.LevelEvent]:
+    async def _drive(self, runner: Runner) -> AsyncIterator[loadgen_pb2.LevelEvent]:
         events: asyncio.Queue[LevelEvent] = asyncio.Queue()
         task = asyncio.get_running_loop().create_task(runner.run(events.put_nowait))
         self.current = (runner, task)
         feed = _MetricsFeed()
-        AGENTS_IN_FLIGHT.set_function(lambda: runner.state.agents_in_flight)
+        AGENTS_IN_FLIGHT.set_function(lambda: runner.counters().agents_in_flight)
         try:
             while True:
                 event = await events.get()
@@ -186,8 +271,8 @@ class LoadGenServicer(loadgen_pb2_grpc.LoadGeneratorServicer):
                 if event.kind is EventKind.DONE and event.delivery_error:
                     c = event.counters
                     raise UnavailableError(
-                        f"run {runner.spec.run_id!r} level {runner.spec.level}: {c.requests_sent} requests sent "
-                        f"but the judge acknowledged none of their records: {event.delivery_error}"
+                        f"run {runner.spec.run_id!r} level {runner.spec.level}: {c.requests_sent} requests sent, "
+                        f"{c.records_delivered} records acknowledged by the judge: {event.delivery_error}"
                     )
                 yield event_to_proto(event)
                 if event.kind is EventKind.DONE:
@@ -196,7 +281,7 @@ class LoadGenServicer(loadgen_pb2_grpc.LoadGeneratorServicer):
             await self._finish(runner, task)
             AGENTS_IN_FLIGHT.set_function(lambda: 0)
 
-    async def _finish(self, runner: LevelRunner, task: asyncio.Task[LevelResult]) -> None:
+    async def _finish(self, runner: Runner, task: asyncio.Task[LevelResult]) -> None:
         """Wait for the level to end (stopping it if the caller went away) and book its totals."""
         if not task.done():
             runner.request_stop("caller cancelled")

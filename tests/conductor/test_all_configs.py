@@ -72,7 +72,11 @@ YAML_MODELS = {"agentperf/sim/profiles": SimProfile}
 
 
 def test_every_yaml_file_in_the_repo_loads() -> None:
-    files = sorted(p for p in ROOT.rglob("*.y*ml") if ".venv" not in p.parts and "build" not in p.parts)
+    files = sorted(
+        p
+        for p in ROOT.rglob("*.y*ml")
+        if not any(part.startswith(".") or part == "build" for part in p.relative_to(ROOT).parts)
+    )
     assert files, "expected YAML files (simulator profiles at least)"
     for path in files:
         rel = str(path.parent.relative_to(ROOT))
