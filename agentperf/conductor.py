@@ -467,7 +467,20 @@ def _level_summary(outcome: LevelOutcome, gpus_override: int | None) -> LevelSum
         elapsed_s=outcome.elapsed_s,
         valid=outcome.done.valid,
         invalid_reason=outcome.done.invalid_reason,
+        client=_client_figures(outcome.done),
     )
+
+
+def _client_figures(done: loadgen_pb2.LevelEvent) -> dict[str, float]:
+    return {
+        "loop_lag_p99_s": done.loop_lag_p99_s,
+        "cpu_fraction": done.cpu_fraction,
+        "agents_active_mean": done.agents_active_mean,
+        "workers": done.workers,
+        "prompt_token_samples": done.prompt_token_samples,
+        "prompt_token_error_mean": done.prompt_token_error_mean,
+        "prompt_token_error_max": done.prompt_token_error_max,
+    }
 
 
 def summarise_tiers(

@@ -54,6 +54,7 @@ class Exchange:
         "failure",
         "final_usage",
         "first_chunk_usage",
+        "gap_max",
         "http_status",
         "parts",
         "send_unix",
@@ -73,6 +74,7 @@ class Exchange:
         self.t_answer = 0.0
         self.t_last = 0.0
         self.chunks = 0  # token-bearing chunks
+        self.gap_max = 0.0  # largest gap between consecutive token-bearing chunks
         self.parts: list[str] = []  # content text (what goes back into the history)
         self.usage_completion = -1
         self.usage_prompt = 0
@@ -226,8 +228,10 @@ class ChatClient:
         if not ex.t_first:
             ex.t_first = now
             deadline.reschedule(now + self._idle)
-        elif now + self._idle - (deadline.when() or now) > self._rearm:
-            deadline.reschedule(now + self._idle)
+        else:
+            ex.gap_max = max(ex.gap_max, now - ex.t_last)
+            if now + self._idle - (deadline.when() or now) > self._rearm:
+                deadline.reschedule(now + self._idle)
         ex.t_last = now
         ex.chunks += 1
         if content:

@@ -81,6 +81,8 @@ def build_record(
         rec.first_to_last_s = ex.t_last - ex.t_first
         rec.output_tokens = ex.output_tokens
         rec.first_chunk_tokens = ex.first_chunk_tokens
+        rec.chunks = ex.chunks
+        rec.max_chunk_gap_s = ex.gap_max
     if close_mono is not None:
         rec.status = CENSORED
         if not ex.t_first:

@@ -89,7 +89,7 @@ class Trajectory(_message.Message):
     def __init__(self, id: _Optional[str] = ..., dataset: _Optional[str] = ..., phases: _Optional[_Iterable[_Union[Phase, _Mapping]]] = ..., index: _Optional[int] = ..., meta: _Optional[_Mapping[str, str]] = ...) -> None: ...
 
 class RequestRecord(_message.Message):
-    __slots__ = ("record_id", "run_id", "level", "agent", "trajectory_id", "phase", "turn", "status", "failure_class", "in_window", "send_unix_s", "has_first_token", "ttft_s", "ttfa_s", "first_to_last_s", "output_tokens", "first_chunk_tokens", "prompt_tokens", "cached_tokens", "waited_s", "http_status")
+    __slots__ = ("record_id", "run_id", "level", "agent", "trajectory_id", "phase", "turn", "status", "failure_class", "in_window", "send_unix_s", "has_first_token", "ttft_s", "ttfa_s", "first_to_last_s", "output_tokens", "first_chunk_tokens", "prompt_tokens", "cached_tokens", "waited_s", "http_status", "chunks", "max_chunk_gap_s")
     RECORD_ID_FIELD_NUMBER: _ClassVar[int]
     RUN_ID_FIELD_NUMBER: _ClassVar[int]
     LEVEL_FIELD_NUMBER: _ClassVar[int]
@@ -111,6 +111,8 @@ class RequestRecord(_message.Message):
     CACHED_TOKENS_FIELD_NUMBER: _ClassVar[int]
     WAITED_S_FIELD_NUMBER: _ClassVar[int]
     HTTP_STATUS_FIELD_NUMBER: _ClassVar[int]
+    CHUNKS_FIELD_NUMBER: _ClassVar[int]
+    MAX_CHUNK_GAP_S_FIELD_NUMBER: _ClassVar[int]
     record_id: str
     run_id: str
     level: int
@@ -132,7 +134,9 @@ class RequestRecord(_message.Message):
     cached_tokens: int
     waited_s: float
     http_status: int
-    def __init__(self, record_id: _Optional[str] = ..., run_id: _Optional[str] = ..., level: _Optional[int] = ..., agent: _Optional[int] = ..., trajectory_id: _Optional[str] = ..., phase: _Optional[int] = ..., turn: _Optional[int] = ..., status: _Optional[_Union[RequestStatus, str]] = ..., failure_class: _Optional[str] = ..., in_window: _Optional[bool] = ..., send_unix_s: _Optional[float] = ..., has_first_token: _Optional[bool] = ..., ttft_s: _Optional[float] = ..., ttfa_s: _Optional[float] = ..., first_to_last_s: _Optional[float] = ..., output_tokens: _Optional[int] = ..., first_chunk_tokens: _Optional[int] = ..., prompt_tokens: _Optional[int] = ..., cached_tokens: _Optional[int] = ..., waited_s: _Optional[float] = ..., http_status: _Optional[int] = ...) -> None: ...
+    chunks: int
+    max_chunk_gap_s: float
+    def __init__(self, record_id: _Optional[str] = ..., run_id: _Optional[str] = ..., level: _Optional[int] = ..., agent: _Optional[int] = ..., trajectory_id: _Optional[str] = ..., phase: _Optional[int] = ..., turn: _Optional[int] = ..., status: _Optional[_Union[RequestStatus, str]] = ..., failure_class: _Optional[str] = ..., in_window: _Optional[bool] = ..., send_unix_s: _Optional[float] = ..., has_first_token: _Optional[bool] = ..., ttft_s: _Optional[float] = ..., ttfa_s: _Optional[float] = ..., first_to_last_s: _Optional[float] = ..., output_tokens: _Optional[int] = ..., first_chunk_tokens: _Optional[int] = ..., prompt_tokens: _Optional[int] = ..., cached_tokens: _Optional[int] = ..., waited_s: _Optional[float] = ..., http_status: _Optional[int] = ..., chunks: _Optional[int] = ..., max_chunk_gap_s: _Optional[float] = ...) -> None: ...
 
 class SloTier(_message.Message):
     __slots__ = ("name", "min_output_speed", "max_ttft_s")

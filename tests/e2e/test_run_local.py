@@ -93,6 +93,8 @@ def test_judge_holds_one_record_per_request_sent(local_run: tuple[dict[str, Any]
     total_sent = 0
     for lvl in result["levels"]:
         assert lvl["requests_sent"] > 0
+        # the load generator reports its own health and the prompt-length check for every level
+        assert lvl["client"]["prompt_token_samples"] > 0 and lvl["client"]["cpu_fraction"] > 0
         assert lvl["records_total"] == lvl["requests_sent"], lvl
         assert 0 < lvl["records_window"] <= lvl["records_total"]
         total_sent += lvl["requests_sent"]

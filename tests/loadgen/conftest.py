@@ -48,6 +48,8 @@ class Behaviour:
     stall_after: int | None = None  # tokens sent, then silence (the client must time out)
     malformed_after: int | None = None  # tokens sent, then an undecodable event
     error_after: int | None = None  # tokens sent, then an {"error": ...} event
+    pause_after: int | None = None  # tokens sent, then a pause of pause_s, then the rest
+    pause_s: float = 0.0
 
 
 @dataclass
@@ -113,6 +115,8 @@ class FakeLLM:
             sent += k
             if b.token_interval_s:
                 await asyncio.sleep(b.token_interval_s)
+            if b.pause_after == sent:
+                await asyncio.sleep(b.pause_s)
         if await self._interrupt(request, resp, b, sent):
             return
         await self._finish(resp, got, b, n)

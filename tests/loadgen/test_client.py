@@ -78,6 +78,18 @@ async def test_usage_wins_over_chunk_count(llm: Any) -> None:
     assert ex.text == "".join(f"w{i} " for i in range(10))
 
 
+async def test_largest_inter_chunk_gap_and_chunk_count_are_recorded(llm: Any) -> None:
+    from agentperf.loadgen.records import RecordKey, build_record
+
+    llm.set(pause_after=4, pause_s=0.3, token_interval_s=0.005)
+    ex = await _one(llm.url, output_tokens=10)
+    assert ex.failure == "" and ex.chunks == 10
+    assert 0.28 <= ex.gap_max < 0.6  # the stall after the 4th token, not the 5 ms pace
+    record = build_record(RecordKey("r", 1, 0, 0, "t", 0, 0), ex, in_window=True)
+    assert record.chunks == 10 and record.max_chunk_gap_s == ex.gap_max
+    assert record.first_to_last_s >= record.max_chunk_gap_s
+
+
 async def test_without_usage_tokens_are_counted_by_chunks(llm: Any) -> None:
     llm.set(tokens_per_chunk=2, usage=False)
     ex = await _one(llm.url, output_tokens=10)
