@@ -16,11 +16,12 @@ its resources. :func:`service_main` turns it into a process:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import signal
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any, Protocol
 
 import grpc
@@ -63,6 +64,26 @@ class Service(Protocol):
 def channel(target: str) -> grpc.aio.Channel:
     """A client channel with the shared options and trace-context propagation."""
     return grpc.aio.insecure_channel(target, options=CHANNEL_OPTIONS, interceptors=aio_client_interceptors())  # type: ignore[no-untyped-call]
+
+
+@contextlib.asynccontextmanager
+async def in_process(service: Service) -> AsyncIterator[grpc.aio.Channel]:
+    """Serve ``service`` on a free loopback port inside this process; yield a channel to it.
+
+    For tests and embedding: the same servicers as the process, without health, reflection,
+    metrics or signal handling. Everything is stopped on exit, the service last.
+    """
+    await service.start()
+    server = grpc.aio.server(options=CHANNEL_OPTIONS)
+    service.register(server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    try:
+        async with channel(f"127.0.0.1:{port}") as ch:
+            yield ch
+    finally:
+        await server.stop(0)
+        await service.stop()
 
 
 def _ready_line(name: str, grpc_port: int, metrics_port: int) -> None:

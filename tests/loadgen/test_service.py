@@ -16,6 +16,7 @@ from agentperf.config import load_config
 from agentperf.errors import ConfigError
 from agentperf.runtime.procs import ChildProcess, start_child
 from agentperf.runtime.server import channel
+from agentperf.runtime.server import in_process as serve_in_process
 from agentperf.services.loadgen.config import LoadGenConfig
 from agentperf.services.loadgen.servicer import LoadGenService
 from agentperf.v1 import loadgen_pb2, loadgen_pb2_grpc
@@ -123,15 +124,8 @@ async def in_process(llm: Any, peers: Any, make_trajectory: Any, free_tcp_port: 
         **_settings(llm, peers, f"127.0.0.1:{free_tcp_port()}", judge_retries=1, judge_backoff_s=0.01)
     )
     service = LoadGenService(config)
-    server = grpc.aio.server()
-    service.register(server)
-    port = server.add_insecure_port("127.0.0.1:0")
-    await service.start()
-    await server.start()
-    async with channel(f"127.0.0.1:{port}") as ch:
+    async with serve_in_process(service) as ch:
         yield loadgen_pb2_grpc.LoadGeneratorStub(ch)
-    await server.stop(0)
-    await service.stop()
 
 
 @pytest.mark.parametrize(

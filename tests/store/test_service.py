@@ -13,7 +13,7 @@ import grpc
 import pytest
 
 from agentperf.errors import ConfigError, ConflictError
-from agentperf.runtime.server import channel
+from agentperf.runtime.server import in_process
 from agentperf.services.trajectory_store.config import StoreLimits, TrajectoryStoreConfig
 from agentperf.services.trajectory_store.core import DatasetHeader, Shard, check_shard
 from agentperf.services.trajectory_store.formats import parse_jsonl
@@ -62,18 +62,8 @@ def store_config(tmp_path: Path) -> TrajectoryStoreConfig:
 @pytest.fixture
 async def client(store_config: TrajectoryStoreConfig) -> AsyncIterator[StoreClient]:
     service = TrajectoryStoreService(store_config)
-    await service.start()
-    server = grpc.aio.server()
-    service.register(server)
-    port = server.add_insecure_port("127.0.0.1:0")
-    await server.start()
-    ch = channel(f"127.0.0.1:{port}")
-    try:
+    async with in_process(service) as ch:
         yield StoreClient(service, trajectory_store_pb2_grpc.TrajectoryStoreStub(ch))
-    finally:
-        await ch.close()
-        await server.stop(0)
-        await service.stop()
 
 
 def traj_line(traj_id: str, turns: int = 2, **extra: Any) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from pathlib import Path
 import grpc
 import pytest
 
-from agentperf.runtime.server import channel
+from agentperf.runtime.server import in_process
 from agentperf.services.toolsim.calibrate import load_calibration
 from agentperf.services.toolsim.config import ClassModel, ToolSimConfig
 from agentperf.services.toolsim.servicer import ToolSimService
@@ -23,19 +23,8 @@ TARGET_S = 0.2
 
 
 async def serve(config: ToolSimConfig) -> AsyncIterator[toolsim_pb2_grpc.ToolSimStub]:
-    service = ToolSimService(config)
-    await service.start()
-    server = grpc.aio.server()
-    service.register(server)
-    port = server.add_insecure_port("127.0.0.1:0")
-    await server.start()
-    ch = channel(f"127.0.0.1:{port}")
-    try:
+    async with in_process(ToolSimService(config)) as ch:
         yield toolsim_pb2_grpc.ToolSimStub(ch)
-    finally:
-        await ch.close()
-        await server.stop(0)
-        await service.stop()
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 import grpc
 import pytest
 
-from agentperf.runtime.server import channel
+from agentperf.runtime.server import in_process
 from agentperf.services.toolsim.config import ToolSimConfig
 from agentperf.services.toolsim.servicer import ToolSimService
 from agentperf.v1 import common_pb2, toolsim_pb2, toolsim_pb2_grpc
@@ -19,19 +19,8 @@ STEP_S = 0.05  # every delay: median 1 s, sigma 0, time_scale 0.05
 
 
 async def serve(config: ToolSimConfig) -> AsyncIterator[toolsim_pb2_grpc.ToolSimStub]:
-    service = ToolSimService(config)
-    await service.start()
-    server = grpc.aio.server()
-    service.register(server)
-    port = server.add_insecure_port("127.0.0.1:0")
-    await server.start()
-    ch = channel(f"127.0.0.1:{port}")
-    try:
+    async with in_process(ToolSimService(config)) as ch:
         yield toolsim_pb2_grpc.ToolSimStub(ch)
-    finally:
-        await ch.close()
-        await server.stop(0)
-        await service.stop()
 
 
 @pytest.fixture

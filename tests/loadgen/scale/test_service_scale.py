@@ -7,11 +7,10 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import grpc
 import pytest
 
 from agentperf.runtime.procs import start_child
-from agentperf.runtime.server import channel
+from agentperf.runtime.server import channel, in_process
 from agentperf.services.loadgen.config import LoadGenConfig
 from agentperf.services.loadgen.servicer import LoadGenService
 from agentperf.v1 import loadgen_pb2, loadgen_pb2_grpc
@@ -72,15 +71,8 @@ async def strict_service(llm: Any, peers: Any, make_trajectory: Any) -> AsyncIte
     _dataset(llm, peers, make_trajectory)
     await peers.start_judge()
     service = LoadGenService(LoadGenConfig(**_settings(llm, peers, selfcheck_max_cpu=1e-6)))
-    server = grpc.aio.server()
-    service.register(server)
-    port = server.add_insecure_port("127.0.0.1:0")
-    await service.start()
-    await server.start()
-    async with channel(f"127.0.0.1:{port}") as ch:
+    async with in_process(service) as ch:
         yield loadgen_pb2_grpc.LoadGeneratorStub(ch)
-    await server.stop(0)
-    await service.stop()
 
 
 async def test_an_invalid_level_says_so_in_its_events(strict_service: Any) -> None:

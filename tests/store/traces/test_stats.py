@@ -8,7 +8,7 @@ from pathlib import Path
 import grpc
 import pytest
 
-from agentperf.runtime.server import channel
+from agentperf.runtime.server import in_process
 from agentperf.services.trajectory_store import synthetic
 from agentperf.services.trajectory_store.config import TrajectoryStoreConfig
 from agentperf.services.trajectory_store.core import DatasetInfo
@@ -70,18 +70,8 @@ def test_request_lengths_growth_and_tools() -> None:
 @pytest.fixture
 async def stub(tmp_path: Path) -> AsyncIterator[trajectory_store_pb2_grpc.TrajectoryStoreStub]:
     service = TrajectoryStoreService(TrajectoryStoreConfig(db_path=str(tmp_path / "t.db"), stream_batch=3))
-    await service.start()
-    server = grpc.aio.server()
-    service.register(server)
-    port = server.add_insecure_port("127.0.0.1:0")
-    await server.start()
-    ch = channel(f"127.0.0.1:{port}")
-    try:
+    async with in_process(service) as ch:
         yield trajectory_store_pb2_grpc.TrajectoryStoreStub(ch)
-    finally:
-        await ch.close()
-        await server.stop(0)
-        await service.stop()
 
 
 async def test_rpc_equals_the_pure_computation(stub: trajectory_store_pb2_grpc.TrajectoryStoreStub) -> None:
