@@ -74,6 +74,11 @@ class RunConfig(StrictModel):
     )
     loadgen_workers: int = Field(1, ge=0, description="Load generator worker processes; 0: one per core.")
     sim_profile: str = Field("tiny", description="Simulator profile when no target_url is given.")
+    sim_faults: dict[str, float] = Field(
+        default_factory=dict,
+        description="Simulator fault injection (docs/simulator.md), e.g. {http_5xx_rate: 0.01}; the "
+        "simulator validates the keys.",
+    )
     dcgm_endpoints: list[str] = Field(
         default_factory=list, description="DCGM exporter /metrics URLs (the simulator's own when unset)."
     )
@@ -205,6 +210,7 @@ async def start_suite(cfg: RunConfig, run_dir: Path) -> AsyncIterator[Suite]:
                 "model": cfg.model,
                 "seed": cfg.seed,
                 "request_log": str(run_dir / "sim-requests.jsonl"),
+                "faults": cfg.sim_faults,
             }
             sim_task = child("sim", "agentperf.sim", sim_values)
         first = await asyncio.gather(

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from agentperf.errors import InputError
+from agentperf.sim.tokens import PRIMING_IDS
 
 SOURCE = "request body"
 ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "function"})
@@ -106,15 +107,29 @@ def _check_sampling(body: Mapping[str, Any]) -> None:
         raise _fail("only n=1 is supported", "n")
 
 
-def parse_chat_request(raw: bytes, default_max_tokens: int) -> ChatRequest:
-    """Validate a chat-completions body; raises InputError naming the field on any problem."""
+@dataclass(frozen=True)
+class CompletionRequest:
+    """The parts of a legacy completions request the simulator acts on."""
+
+    prompt: str
+    stream: bool
+    include_usage: bool
+    max_tokens: int
+    seed: int | None
+
+
+def _load(raw: bytes) -> dict[str, Any]:
     try:
         body = json.loads(raw)
     except (ValueError, RecursionError) as exc:
         raise InputError(f"not valid JSON: {exc}", source=SOURCE) from exc
     if not isinstance(body, dict):
         raise InputError(f"must be a JSON object, got {type(body).__name__}", source=SOURCE)
-    messages = _check_messages(body.get("messages"))
+    return body
+
+
+def _generation(body: Mapping[str, Any], default_max_tokens: int) -> tuple[bool, bool, int, int | None]:
+    """stream, include_usage, max_tokens and seed, validated the same way for both endpoints."""
     _check_sampling(body)
     stream = bool(_optional(body, "stream", (bool,), "a boolean"))
     options = _optional(body, "stream_options", (dict,), "an object") or {}
@@ -127,7 +142,46 @@ def parse_chat_request(raw: bytes, default_max_tokens: int) -> ChatRequest:
     min_tokens = _int_at_least(body, "min_tokens", 0)
     if min_tokens is not None and min_tokens > max_tokens:
         raise _fail(f"must not exceed max_tokens ({max_tokens}), got {min_tokens}", "min_tokens")
-    return ChatRequest(messages, stream, bool(include_usage), max_tokens, seed)
+    return stream, bool(include_usage), max_tokens, seed
+
+
+def parse_chat_request(raw: bytes, default_max_tokens: int) -> ChatRequest:
+    """Validate a chat-completions body; raises InputError naming the field on any problem."""
+    body = _load(raw)
+    messages = _check_messages(body.get("messages"))
+    return ChatRequest(messages, *_generation(body, default_max_tokens))
+
+
+def _check_prompt(value: Any) -> str:
+    if value is None:
+        raise _fail("is required", "prompt")
+    if isinstance(value, list):
+        # A list of several prompts is a batch with one choice per prompt; the simulator serves one.
+        if len(value) != 1 or not isinstance(value[0], str):
+            raise _fail("must be a string or a list of exactly one string", "prompt")
+        value = value[0]
+    if not isinstance(value, str):
+        raise _fail(f"must be a string or a list of one string, got {type(value).__name__}", "prompt")
+    return value
+
+
+def parse_completion_request(raw: bytes, default_max_tokens: int) -> CompletionRequest:
+    """Validate a legacy ``/v1/completions`` body; raises InputError naming the field."""
+    body = _load(raw)
+    prompt = _check_prompt(body.get("prompt"))
+    if body.get("echo"):
+        raise _fail("echo is not supported", "echo")
+    return CompletionRequest(prompt, *_generation(body, default_max_tokens))
+
+
+def completion_prompt_ids(prompt: str) -> list[str]:
+    """Tokens of a completions prompt: the priming markers, then its whitespace words.
+
+    The markers come first (like a BOS sequence) so that the generated words follow the prompt's
+    words directly: a follow-up prompt made of prompt + completion + more text then starts token
+    for token with the previous prompt plus its completion, and the prefix cache serves it.
+    """
+    return [*PRIMING_IDS, *prompt.split()]
 
 
 def error_body(message: str, param: str | None, status: int = 400) -> dict[str, Any]:
@@ -190,5 +244,43 @@ def completion_object(
                 "finish_reason": "length",
             }
         ],
+        "usage": usage_stats,
+    }
+
+
+class TextChunkWriter:
+    """SSE frames of one streamed legacy completion (``text_completion`` objects); one token per chunk."""
+
+    def __init__(self, completion_id: str, model: str, created: int) -> None:
+        head = {"id": completion_id, "object": "text_completion", "created": created, "model": model}
+        self._head = json.dumps(head, separators=(",", ":"))[:-1]
+        self._prefix = f'data: {self._head},"choices":[{{"index":0,"text":'.encode()
+        self._suffix = b',"logprobs":null,"finish_reason":null}]}\n\n'
+
+    def tokens(self, words: Sequence[str], start: int, stop: int) -> bytes:
+        """Frames for tokens ``start`` (0-based) up to ``stop``."""
+        return b"".join(
+            self._prefix + json.dumps(words[i] if i == 0 else " " + words[i]).encode() + self._suffix
+            for i in range(start, stop)
+        )
+
+    def finish(self, usage_stats: dict[str, Any] | None) -> bytes:
+        """The finishing chunk, the usage chunk when asked for, and ``[DONE]``."""
+        out = f'data: {self._head},"choices":[{{"index":0,"text":"","logprobs":null,"finish_reason":"length"}}]}}\n\n'
+        if usage_stats is not None:
+            out += f'data: {self._head},"choices":[],"usage":{json.dumps(usage_stats, separators=(",", ":"))}}}\n\n'
+        return (out + "data: [DONE]\n\n").encode()
+
+
+def text_completion_object(
+    completion_id: str, model: str, created: int, text: str, usage_stats: dict[str, Any]
+) -> dict[str, Any]:
+    """A non-streaming ``text_completion`` response."""
+    return {
+        "id": completion_id,
+        "object": "text_completion",
+        "created": created,
+        "model": model,
+        "choices": [{"index": 0, "text": text, "logprobs": None, "finish_reason": "length"}],
         "usage": usage_stats,
     }

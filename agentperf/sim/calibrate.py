@@ -8,7 +8,8 @@ every turn. Request k of a phase carries the whole phase history, built with the
 own token rule, so prefix caching behaves as it does in the server. No real time passes: the
 clock jumps by each step's modelled duration.
 
-``python -m agentperf.sim.calibrate --profile tiny --agents 1,2,4,8`` prints, per concurrency,
+``--workload agentperf`` uses the distributions of the synthetic "agentperf" trajectory preset
+instead (``AGENTPERF_WORKLOAD``). ``python -m agentperf.sim.calibrate --profile tiny --agents 1,2,4,8`` prints, per concurrency,
 P25 output speed and P95 TTFT over the measurement window and which SLO tiers pass.
 """
 
@@ -49,6 +50,35 @@ class WorkloadSpec:
     output_max: int = 256
     gap_median_s: float = 1.0
     gap_sigma: float = 0.5
+    # turns_sigma > 0 draws turns lognormal(turns_median, turns_sigma) clamped to the min/max.
+    turns_median: float = 8.0
+    turns_sigma: float = 0.0
+    input_max: int = 0  # 0: no cap
+    # A phase ends early when the next request would pass this many tokens (0: no cap).
+    context_max: int = 0
+
+
+# The synthetic "agentperf" trajectory preset (services/trajectory_store/synthetic.py), which
+# follows the public AA-AgentPerf figures: 5-200 turns (lognormal, median 20), a 5000-token
+# preamble, input median 150 (sigma 1.0), output median 150 with P95 2000 (sigma 1.575), tool gaps
+# median 1 s (sigma 1.0), context capped at 131072 tokens.
+AGENTPERF_WORKLOAD = WorkloadSpec(
+    turns_min=5,
+    turns_max=200,
+    turns_median=20.0,
+    turns_sigma=1.0,
+    preamble_tokens=5000,
+    input_median=150.0,
+    input_sigma=1.0,
+    input_max=32768,
+    output_median=150.0,
+    output_sigma=1.575,
+    output_max=16384,
+    gap_median_s=1.0,
+    gap_sigma=1.0,
+    context_max=131072,
+)
+WORKLOADS = {"local": WorkloadSpec(), "agentperf": AGENTPERF_WORKLOAD}
 
 
 @dataclass
@@ -137,21 +167,39 @@ class ClosedLoop:
             gap = _lognormal(agent.rng, self.spec.gap_median_s, self.spec.gap_sigma)
             heapq.heappush(self._events, (self.now + gap, agent.index))
 
+    def _turns(self, rng: random.Random) -> int:
+        spec = self.spec
+        if spec.turns_sigma <= 0:
+            return rng.randint(spec.turns_min, spec.turns_max)
+        drawn = round(_lognormal(rng, spec.turns_median, spec.turns_sigma))
+        return max(spec.turns_min, min(spec.turns_max, drawn))
+
+    def _new_phase(self, agent: _Agent) -> None:
+        spec, rng = self.spec, agent.rng
+        agent.phase += 1
+        agent.turns_left = self._turns(rng)
+        prefix = [f"p{agent.index}x{agent.phase}x{i}" for i in range(spec.dynamic_prefix_tokens)]
+        preamble = generate_words(rng, spec.preamble_tokens)
+        agent.history = message_token_ids("system", " ".join(prefix + preamble))
+        agent.turn = 0
+
     def _send(self, agent: _Agent, arrival: float) -> None:
         spec, rng = self.spec, agent.rng
         if agent.turns_left == 0:
-            agent.phase += 1
-            agent.turns_left = rng.randint(spec.turns_min, spec.turns_max)
-            prefix = [f"p{agent.index}x{agent.phase}x{i}" for i in range(spec.dynamic_prefix_tokens)]
-            preamble = generate_words(rng, spec.preamble_tokens)
-            agent.history = message_token_ids("system", " ".join(prefix + preamble))
-            agent.turn = 0
+            self._new_phase(agent)
+        new_input = max(1, round(_lognormal(rng, spec.input_median, spec.input_sigma)))
+        if spec.input_max:
+            new_input = min(spec.input_max, new_input)
+        # Draw order (input, its words, output) is fixed so a seed gives the documented tables.
+        words = generate_words(rng, new_input)
+        output = min(spec.output_max, max(1, round(_lognormal(rng, spec.output_median, spec.output_sigma))))
+        if spec.context_max and agent.turn and len(agent.history) + new_input + output > spec.context_max:
+            # As the synthetic generator does: a trajectory stops before it outgrows the context.
+            self._new_phase(agent)
         role = "tool" if agent.turn > 0 else "user"
         agent.turn += 1
         agent.turns_left -= 1
-        new_input = max(1, round(_lognormal(rng, spec.input_median, spec.input_sigma)))
-        agent.history.extend(message_token_ids(role, " ".join(generate_words(rng, new_input))))
-        output = min(spec.output_max, max(1, round(_lognormal(rng, spec.output_median, spec.output_sigma))))
+        agent.history.extend(message_token_ids(role, " ".join(words)))
         prompt = [*agent.history, *PRIMING_IDS]
         outcome = Outcome(arrival, len(prompt), output)
         self.outcomes.append(outcome)
@@ -237,6 +285,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--warmup", type=float, default=30.0, help="virtual seconds left out at the start")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
+        "--workload", default="local", choices=sorted(WORKLOADS), help="synthetic workload distributions"
+    )
+    parser.add_argument(
         "--set", action="append", default=[], metavar="FIELD=VALUE", help="override one profile field"
     )
     args = parser.parse_args(argv)
@@ -244,7 +295,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     profile = load_profile(args.profile, overrides)
     print("agents requests p25_speed_tok_s p95_ttft_s mean_power_w cached_frac tier1 tier2 tier3")
     for level in (int(x) for x in args.agents.split(",")):
-        s = run_level(profile, level, duration_s=args.duration, warmup_s=args.warmup, seed=args.seed)
+        s = run_level(
+            profile,
+            level,
+            duration_s=args.duration,
+            warmup_s=args.warmup,
+            seed=args.seed,
+            spec=WORKLOADS[args.workload],
+        )
         verdicts = " ".join("pass" if s.passes(t) else "FAIL" for t in (1, 2, 3))
         print(
             f"{s.agents:6d} {s.requests:8d} {s.p25_speed:15.1f} {s.p95_ttft_s:10.3f} "

@@ -7,6 +7,7 @@ from typing import Any
 from pydantic import Field
 
 from agentperf.config import StrictModel
+from agentperf.sim.faults import SimFaults
 
 
 class SimConfig(StrictModel):
@@ -34,5 +35,9 @@ class SimConfig(StrictModel):
         128,
         ge=1,
         description="Tokens generated when a request sets neither max_tokens nor max_completion_tokens.",
+    )
+    faults: SimFaults = Field(
+        default_factory=SimFaults,
+        description="Fault injection (HTTP 5xx, stalls, disconnects, slow ramp); seeded from seed.",
     )
     log_level: str = Field("INFO", description="Python logging level name.")

@@ -2,11 +2,14 @@
 
 Each :meth:`Engine.step` decides one batch and returns its modelled duration; the caller (the
 server's real-time loop, or a virtual-time simulation) lets that much time pass and then hands
-each emitted sequence its token. Per step:
+each emitted sequence its new tokens. Per step:
 
-1. every running sequence past its prefill decodes one token; if it needs a new KV block and none
-   is available, the most recently admitted running sequence is preempted (its blocks released,
-   it returns to the front of the queue and later recomputes prompt plus generated tokens);
+1. every running sequence past its prefill decodes one token (with speculative decoding, one plus
+   the draft tokens accepted this step, drawn from the engine's seeded RNG: each of the
+   ``tokens_per_step`` drafts is accepted with probability ``acceptance_rate``, stopping at the
+   first rejection); if it needs a new KV block and none is available, the most recently
+   admitted running sequence is preempted (its blocks released, it returns to the front of the
+   queue and later recomputes prompt plus generated tokens);
 2. sequences in the middle of a chunked prefill continue, oldest first, within the step's
    prefill token budget;
 3. waiting sequences are admitted strictly FIFO while the budget lasts, ``max_num_seqs`` allows,
@@ -16,11 +19,13 @@ A sequence emits its first token in the step its prefill completes. The step cos
 
     step_overhead_s + decode_per_seq_s * decode_batch + prefill_per_token_s * prefill_tokens
         + attention_per_kv_token_s * kv_tokens_of_the_batch
+        + speculative.per_draft_token_s * tokens_per_step * decode_batch   (when speculative)
 """
 
 from __future__ import annotations
 
 import enum
+import random
 from collections import deque
 from collections.abc import Sequence as Seq
 from dataclasses import dataclass, field
@@ -67,7 +72,11 @@ class Sequence:
 
 @dataclass
 class StepResult:
-    """What one step did. ``emitted`` sequences each produced exactly one token (their ``generated``)."""
+    """What one step did.
+
+    ``emitted`` sequences each produced at least one token (more with speculative decoding; their
+    ``generated`` is the running total); ``emitted_tokens`` counts the tokens of the whole step.
+    """
 
     duration_s: float
     decode_batch: int = 0
@@ -75,6 +84,9 @@ class StepResult:
     kv_tokens: int = 0
     fill: float = 0.0
     emitted: list[Sequence] = field(default_factory=list)
+    emitted_tokens: int = 0
+    drafted_tokens: int = 0
+    accepted_tokens: int = 0
     finished: list[Sequence] = field(default_factory=list)
     admitted: list[Sequence] = field(default_factory=list)
     preempted: list[Sequence] = field(default_factory=list)
@@ -85,8 +97,11 @@ class StepResult:
 class Engine:
     """The scheduler and step-time model of one simulated deployment."""
 
-    def __init__(self, profile: SimProfile) -> None:
+    def __init__(self, profile: SimProfile, rng: random.Random | None = None) -> None:
+        """``rng`` draws speculative acceptances; by default it is seeded from the profile."""
         self.profile = profile
+        spec = profile.speculative
+        self._rng = rng or random.Random(spec.seed if spec else 0)
         self.cache = KVCache(profile.kv_blocks, profile.block_size)
         self.waiting: deque[Sequence] = deque()
         self.running: list[Sequence] = []
@@ -127,8 +142,10 @@ class Engine:
         decoding = self._schedule_decodes(result)
         prefills = self._schedule_prefills(result)
         result.decode_batch = len(decoding)
+        if self.profile.speculative:
+            result.drafted_tokens = self.profile.speculative.tokens_per_step * len(decoding)
         result.prefill_tokens = sum(chunk for _seq, chunk in prefills)
-        result.kv_tokens = sum(s.num_computed + 1 for s in decoding) + sum(
+        result.kv_tokens = sum(s.num_computed + 1 for s, _n in decoding) + sum(
             s.num_computed + chunk for s, chunk in prefills
         )
         result.duration_s = self._duration(result)
@@ -137,9 +154,10 @@ class Engine:
             result.decode_batch / self.profile.max_num_seqs
             + result.prefill_tokens / self.profile.prefill_chunk_tokens,
         )
-        for seq in decoding:
-            seq.num_computed += 1
-            self._emit(seq, result)
+        for seq, n in decoding:
+            seq.num_computed += n
+            result.accepted_tokens += n - 1
+            self._emit(seq, result, n)
         for seq, chunk in prefills:
             seq.num_computed += chunk
             if not seq.prefilling:
@@ -159,18 +177,33 @@ class Engine:
             + p.decode_per_seq_s * r.decode_batch
             + p.prefill_per_token_s * r.prefill_tokens
             + p.attention_per_kv_token_s * r.kv_tokens
+            + (p.speculative.per_draft_token_s * r.drafted_tokens if p.speculative else 0.0)
         )
 
-    def _schedule_decodes(self, result: StepResult) -> list[Sequence]:
-        decoding: list[Sequence] = []
+    def _schedule_decodes(self, result: StepResult) -> list[tuple[Sequence, int]]:
+        """Running sequences that decode this step, each with the tokens it emits."""
+        decoding: list[tuple[Sequence, int]] = []
         for seq in list(self.running):
-            if seq.status is Status.RUNNING and not seq.prefilling and self._grow(seq, result):
-                decoding.append(seq)
+            if seq.status is not Status.RUNNING or seq.prefilling:
+                continue
+            n = min(1 + self._accepted_drafts(), seq.max_tokens - seq.generated)
+            if self._grow(seq, n, result):
+                decoding.append((seq, n))
         return decoding
 
-    def _grow(self, seq: Sequence, result: StepResult) -> bool:
-        """Make room for one more token of ``seq``, preempting the newest sequences if needed."""
-        need = -(-(seq.num_computed + 1) // self.cache.block_size) - len(seq.held) - seq.anonymous
+    def _accepted_drafts(self) -> int:
+        """Drafts accepted in one step: leading successes of ``tokens_per_step`` Bernoulli trials."""
+        spec = self.profile.speculative
+        if spec is None:
+            return 0
+        accepted = 0
+        while accepted < spec.tokens_per_step and self._rng.random() < spec.acceptance_rate:
+            accepted += 1
+        return accepted
+
+    def _grow(self, seq: Sequence, n: int, result: StepResult) -> bool:
+        """Make room for ``n`` more tokens of ``seq``, preempting the newest sequences if needed."""
+        need = -(-(seq.num_computed + n) // self.cache.block_size) - len(seq.held) - seq.anonymous
         if need <= 0:
             return True
         while not self.cache.allocate(need):
@@ -237,8 +270,9 @@ class Engine:
         result.prefix_hit_tokens += hits * bs
         return True
 
-    def _emit(self, seq: Sequence, result: StepResult) -> None:
-        seq.generated += 1
+    def _emit(self, seq: Sequence, result: StepResult, n: int = 1) -> None:
+        seq.generated += n
+        result.emitted_tokens += n
         self._commit(seq)
         result.emitted.append(seq)
         if seq.done:

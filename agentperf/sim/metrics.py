@@ -76,7 +76,7 @@ class VllmMetrics:
     def observe_step(self, result: StepResult) -> None:
         """Count one step's tokens, cache lookups and preemptions."""
         if result.emitted:
-            self.generation_tokens.inc(len(result.emitted))
+            self.generation_tokens.inc(result.emitted_tokens)  # > one per sequence with speculation
         if result.prefix_queried_tokens:
             self.prefix_queries.inc(result.prefix_queried_tokens)
             self.prefix_hits.inc(result.prefix_hit_tokens)

@@ -19,6 +19,31 @@ from agentperf.errors import ConfigError
 PROFILE_DIR = Path(__file__).with_name("profiles")
 
 
+class SpeculativeConfig(StrictModel):
+    """Speculative decoding: each decode step drafts ``tokens_per_step`` tokens per sequence.
+
+    Draft i (1..k) is accepted with probability ``acceptance_rate`` if draft i-1 was, so a step
+    emits 1 + accepted tokens, on average ``1 + sum(p**i for i in 1..k)``. Every drafted token
+    costs ``per_draft_token_s`` whether accepted or not (drafting plus verifying it).
+    """
+
+    tokens_per_step: int = Field(
+        ..., ge=1, le=16, description="Draft tokens proposed per sequence per step (k)."
+    )
+    acceptance_rate: float = Field(
+        ..., ge=0, le=1, description="Probability that a draft token is accepted, given the previous one was."
+    )
+    per_draft_token_s: float = Field(
+        0.0, ge=0, description="Added step cost per drafted token of each decoding sequence, in s."
+    )
+    seed: int = Field(0, description="Seed of the acceptance draws when the engine is given no RNG.")
+
+    @property
+    def mean_tokens_per_step(self) -> float:
+        """Expected tokens a decoding sequence emits per step: 1 + sum of p**i, i = 1..k."""
+        return 1.0 + sum(self.acceptance_rate**i for i in range(1, self.tokens_per_step + 1))
+
+
 class SimProfile(StrictModel):
     """One simulated deployment: GPUs, KV cache, scheduler limits, step-time and power model."""
 
@@ -55,6 +80,9 @@ class SimProfile(StrictModel):
     )
     attention_per_kv_token_s: float = Field(
         1e-7, ge=0, description="Cost per KV-cache token of the sequences in the step, in s."
+    )
+    speculative: SpeculativeConfig | None = Field(
+        None, description="Speculative decoding (several tokens per decode step); none when absent."
     )
 
     @model_validator(mode="after")

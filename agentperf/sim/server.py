@@ -36,14 +36,20 @@ from agentperf.runtime.telemetry import setup_tracing, shutdown_tracing
 from agentperf.sim.api import (
     ChatRequest,
     ChunkWriter,
+    CompletionRequest,
+    TextChunkWriter,
     completion_object,
+    completion_prompt_ids,
     error_body,
     parse_chat_request,
+    parse_completion_request,
+    text_completion_object,
     usage,
 )
 from agentperf.sim.config import SimConfig
 from agentperf.sim.engine import Engine, StepResult
 from agentperf.sim.engine import Sequence as EngineSequence
+from agentperf.sim.faults import NO_FAULT, FaultPlan, plan_faults, ramp_factor
 from agentperf.sim.metrics import VllmMetrics, render_dcgm
 from agentperf.sim.power import PowerModel
 from agentperf.sim.profile import SimProfile, load_profile
@@ -71,6 +77,8 @@ class ActiveRequest:
     max_tokens: int
     stream: bool
     words: list[str]
+    endpoint: str = "chat"
+    fault: FaultPlan = NO_FAULT
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     seq: EngineSequence | None = None
     generated: int = 0
@@ -120,6 +128,7 @@ class Simulator:
         self._active: set[ActiveRequest] = set()
         self._work = asyncio.Event()
         self._vclock = 0.0
+        self._started_s = time.monotonic()
         self._counter = 0
         self._closing = False
         self._loop_task: asyncio.Task[None] | None = None
@@ -172,8 +181,9 @@ class Simulator:
                 self._work.clear()
                 await self._work.wait()
                 continue
-            self._vclock = start + result.duration_s
-            self.power.record_step(start, result.duration_s, result.fill)
+            duration = result.duration_s * ramp_factor(self.config.faults, start - self._started_s)
+            self._vclock = start + duration
+            self.power.record_step(start, duration, result.fill)
             self.metrics.observe_step(result)
             for seq in result.admitted:
                 req: ActiveRequest = seq.tag
@@ -202,46 +212,74 @@ class Simulator:
         given = request.headers.get(REQUEST_ID_HEADER)
         return given if given else f"sim-{uuid.uuid4().hex}"
 
-    def _words(self, chat: ChatRequest, count: int) -> list[str]:
+    def _words(self, seed: int | None, count: int) -> list[str]:
         self._counter += 1
-        seed: object = chat.seed if chat.seed is not None else f"{self.config.seed}:{self._counter}"
-        return generate_words(random.Random(str(seed)), count)
+        key: object = seed if seed is not None else f"{self.config.seed}:{self._counter}"
+        return generate_words(random.Random(str(key)), count)
 
     async def chat_completions(self, request: web.Request) -> web.StreamResponse:
+        """``POST /v1/chat/completions``."""
+        return await self._handle(request, "chat")
+
+    async def completions(self, request: web.Request) -> web.StreamResponse:
+        """``POST /v1/completions`` (legacy text completions)."""
+        return await self._handle(request, "completions")
+
+    def _parse(self, raw: bytes, endpoint: str) -> tuple[ChatRequest | CompletionRequest, list[str], int]:
+        """The validated request, its prompt tokens, and its message count."""
+        if endpoint == "chat":
+            chat = parse_chat_request(raw, self.config.default_max_tokens)
+            return chat, prompt_token_ids(chat.messages), len(chat.messages)
+        text = parse_completion_request(raw, self.config.default_max_tokens)
+        return text, completion_prompt_ids(text.prompt), 0
+
+    async def _handle(self, request: web.Request, endpoint: str) -> web.StreamResponse:
         request_id = self._new_request_id(request)
         arrival_s, arrival_unix_s = time.monotonic(), time.time()
         if self._closing:
             body = error_body("server shutting down", None, 503)
             return web.json_response(body, status=503, headers={REQUEST_ID_HEADER: request_id})
         ctx = propagate.extract(request.headers)
+        operation = "chat" if endpoint == "chat" else "text_completion"
         with self.tracer.start_as_current_span(
-            f"chat {self.config.model}", context=ctx, kind=trace.SpanKind.SERVER
+            f"{operation} {self.config.model}", context=ctx, kind=trace.SpanKind.SERVER
         ) as span:
-            span.set_attribute("gen_ai.operation.name", "chat")
+            span.set_attribute("gen_ai.operation.name", operation)
             span.set_attribute("gen_ai.request.model", self.config.model)
             try:
-                chat = parse_chat_request(await request.read(), self.config.default_max_tokens)
-                prompt = prompt_token_ids(chat.messages)
-                self._check_length(len(prompt), chat.max_tokens)
+                parsed, prompt, messages = self._parse(await request.read(), endpoint)
+                self._check_length(
+                    len(prompt), parsed.max_tokens, "messages" if endpoint == "chat" else "prompt"
+                )
             except InputError as exc:
                 return self._reject(request_id, arrival_s, arrival_unix_s, exc)
             req = ActiveRequest(
-                request_id, arrival_s, arrival_unix_s, len(chat.messages), len(prompt), chat.max_tokens,
-                chat.stream, self._words(chat, chat.max_tokens),
+                request_id, arrival_s, arrival_unix_s, messages, len(prompt), parsed.max_tokens,
+                parsed.stream, self._words(parsed.seed, parsed.max_tokens), endpoint,
+                plan_faults(self.config.faults, self.config.seed, request_id, parsed.max_tokens),
             )  # fmt: skip
-            response = await self._serve(request, req, chat, prompt)
+            if req.fault.http_status is not None:
+                span.set_attribute("error.type", str(req.fault.http_status))
+                return self._inject_http_error(req)
+            response = await self._serve(request, req, parsed, prompt)
             span.set_attribute("gen_ai.usage.input_tokens", req.prompt_tokens)
             span.set_attribute("gen_ai.usage.output_tokens", req.generated)
             return response
 
-    def _check_length(self, prompt_tokens: int, max_tokens: int) -> None:
+    def _inject_http_error(self, req: ActiveRequest) -> web.Response:
+        status = req.fault.http_status or 500
+        self._log(req, "error", error=f"injected HTTP {status}")
+        body = error_body(f"injected fault: HTTP {status}", None, status)
+        return web.json_response(body, status=status, headers={REQUEST_ID_HEADER: req.request_id})
+
+    def _check_length(self, prompt_tokens: int, max_tokens: int, field: str) -> None:
         limit = self.profile.max_model_len
         if prompt_tokens + max_tokens > limit:
             raise InputError(
                 f"this model's maximum context length is {limit} tokens; the request has {prompt_tokens} "
                 f"prompt tokens and asks for {max_tokens} completion tokens",
                 source="request body",
-                field="messages",
+                field=field,
             )
 
     def _reject(
@@ -249,7 +287,7 @@ class Simulator:
     ) -> web.Response:
         self.request_log.write(
             {
-                "request_id": request_id, "status": "error", "error": str(exc), "messages": 0,
+                "request_id": request_id, "status": "error", "error": str(exc), "fault": None, "messages": 0,
                 "prompt_tokens": 0, "cached_tokens": 0, "completion_tokens": 0, "max_tokens": 0,
                 "arrival_unix_s": arrival_unix_s, "arrival_s": arrival_s, "first_token_s": None,
                 "last_token_s": None, "end_s": time.monotonic(), "queue_s": None, "preemptions": 0,
@@ -260,27 +298,56 @@ class Simulator:
         )
 
     async def _serve(
-        self, request: web.Request, req: ActiveRequest, chat: ChatRequest, prompt: list[str]
+        self,
+        request: web.Request,
+        req: ActiveRequest,
+        parsed: ChatRequest | CompletionRequest,
+        prompt: list[str],
     ) -> web.StreamResponse:
         self._active.add(req)
-        req.seq = self.engine.add(req.request_id, prompt, req.words, req)
-        self._work.set()
         status = "aborted"
         try:
-            if chat.stream:
-                response = await self._stream(request, req, chat)
+            if req.fault.stall_before_first_s > 0:
+                # Held before the queue, so the stall adds to the model's TTFT without using the batch.
+                await asyncio.sleep(req.fault.stall_before_first_s)
+            req.seq = self.engine.add(req.request_id, prompt, req.words, req)
+            self._work.set()
+            if parsed.stream:
+                response = await self._stream(request, req, parsed.include_usage)
             else:
-                response = await self._complete(req)
+                response = await self._complete(request, req)
             status = "ok" if req.finished and not req.shut_down else "aborted"
             return response
         finally:
-            if not req.finished:
+            if req.seq is not None and not req.finished:
                 self.engine.abort(req.seq)
             self._active.discard(req)
             self._log(req, status)
 
+    def _writer(self, req: ActiveRequest) -> ChunkWriter | TextChunkWriter:
+        created = int(req.arrival_unix_s)
+        if req.endpoint == "chat":
+            return ChunkWriter(f"chatcmpl-{req.request_id}", self.config.model, created)
+        return TextChunkWriter(f"cmpl-{req.request_id}", self.config.model, created)
+
+    def _deliverable(self, req: ActiveRequest, stalled: bool) -> int:
+        """Tokens the handler may send now: the engine's, cut at a pending stall or disconnect."""
+        limit = req.generated
+        if req.fault.stall_after_token is not None and not stalled:
+            limit = min(limit, req.fault.stall_after_token)
+        if req.fault.disconnect_after is not None:
+            limit = min(limit, req.fault.disconnect_after)
+        return limit
+
+    @staticmethod
+    def _cut(request: web.Request, req: ActiveRequest) -> None:
+        """Close the connection under the response: the client sees the stream end mid-way."""
+        req.shut_down = True
+        if request.transport is not None:
+            request.transport.close()
+
     async def _stream(
-        self, request: web.Request, req: ActiveRequest, chat: ChatRequest
+        self, request: web.Request, req: ActiveRequest, include_usage: bool
     ) -> web.StreamResponse:
         response = web.StreamResponse(
             headers={
@@ -289,20 +356,32 @@ class Simulator:
                 REQUEST_ID_HEADER: req.request_id,
             }
         )
-        writer = ChunkWriter(f"chatcmpl-{req.request_id}", self.config.model, int(req.arrival_unix_s))
+        writer = self._writer(req)
+        fault = req.fault
         sent = 0
+        stalled = False
         try:
             # Inside the try: a client that gave up while queued is gone before the headers go out.
             await response.prepare(request)
-            while not (req.finished and sent >= req.generated):
+            while True:
+                limit = self._deliverable(req, stalled)
+                if limit > sent:
+                    await response.write(writer.tokens(req.words, sent, limit))
+                    sent = limit
+                if fault.disconnect_after is not None and sent >= fault.disconnect_after:
+                    self._cut(request, req)
+                    return response
+                if fault.stall_after_token is not None and not stalled and sent >= fault.stall_after_token:
+                    stalled = True
+                    await asyncio.sleep(fault.stall_mid_stream_s)
+                    continue
+                if req.finished and sent >= req.generated:
+                    break
                 await req.wake.wait()
                 req.wake.clear()
                 if req.shut_down:
                     return response
-                if req.generated > sent:
-                    await response.write(writer.tokens(req.words, sent, req.generated))
-                    sent = req.generated
-            stats = self._usage(req) if chat.include_usage else None
+            stats = self._usage(req) if include_usage else None
             await response.write(writer.finish(stats))
             await response.write_eof()
         except ConnectionError:
@@ -310,8 +389,11 @@ class Simulator:
             req.shut_down = True
         return response
 
-    async def _complete(self, req: ActiveRequest) -> web.StreamResponse:
+    async def _complete(self, request: web.Request, req: ActiveRequest) -> web.StreamResponse:
+        fault = req.fault
         while not req.finished:
+            if fault.disconnect_after is not None and req.generated >= fault.disconnect_after:
+                break
             await req.wake.wait()
             req.wake.clear()
             if req.shut_down:
@@ -319,22 +401,39 @@ class Simulator:
                     error_body("server shutting down", None, 503), status=503,
                     headers={REQUEST_ID_HEADER: req.request_id},
                 )  # fmt: skip
-        body = completion_object(
-            f"chatcmpl-{req.request_id}", self.config.model, int(req.arrival_unix_s), " ".join(req.words),
-            self._usage(req),
-        )  # fmt: skip
+        if fault.stall_after_token is not None:
+            await asyncio.sleep(fault.stall_mid_stream_s)
+        if fault.disconnect_after is not None:
+            self._cut(request, req)
+            return web.Response(status=500)
+        text = " ".join(req.words)
+        if req.endpoint == "chat":
+            body = completion_object(
+                f"chatcmpl-{req.request_id}",
+                self.config.model,
+                int(req.arrival_unix_s),
+                text,
+                self._usage(req),
+            )
+        else:
+            body = text_completion_object(
+                f"cmpl-{req.request_id}", self.config.model, int(req.arrival_unix_s), text, self._usage(req)
+            )
         return web.json_response(body, headers={REQUEST_ID_HEADER: req.request_id})
 
     def _usage(self, req: ActiveRequest) -> dict[str, Any]:
         cached = (req.seq.cached_tokens if req.seq else None) or 0
         return usage(req.prompt_tokens, req.generated, cached)
 
-    def _log(self, req: ActiveRequest, status: str) -> None:
+    def _log(self, req: ActiveRequest, status: str, error: str | None = None) -> None:
         seq = req.seq
         self.request_log.write(
             {
                 "request_id": req.request_id,
                 "status": status,
+                **({"error": error} if error is not None else {}),
+                "endpoint": req.endpoint,
+                "fault": req.fault.label,
                 "messages": req.messages,
                 "prompt_tokens": req.prompt_tokens,
                 "cached_tokens": (seq.cached_tokens if seq else None) or 0,
@@ -374,6 +473,7 @@ class Simulator:
     def app(self) -> web.Application:
         app = web.Application(client_max_size=256 * 1024 * 1024)
         app.router.add_post("/v1/chat/completions", self.chat_completions)
+        app.router.add_post("/v1/completions", self.completions)
         app.router.add_get("/v1/models", self.models)
         app.router.add_get("/health", self.health)
         app.router.add_get("/metrics", self.vllm_metrics)
