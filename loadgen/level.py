@@ -189,6 +189,18 @@ class _BackpressureClient(ChatClient):
                 self.waiting -= 1
 
 
+def usable_trajectories(
+    spec: LevelSpec, settings: ClientSettings, trajectories: Sequence[Trajectory]
+) -> list[Trajectory]:
+    """Check a level's inputs; the trajectories with at least one turn (none: InputError)."""
+    spec.validate()
+    length_fields(settings.engine_profile)
+    usable = [t for t in trajectories if t.turn_count > 0]
+    if not usable:
+        raise InputError("no trajectory with at least one turn", source=f"shard {spec.shard_index}")
+    return usable
+
+
 class LevelRunner:
     """Runs one level; :meth:`counters` may be read at any time, cheaply."""
 
@@ -204,11 +216,7 @@ class LevelRunner:
         external_window: bool = False,
         prompts: PromptSettings | None = None,
     ) -> None:
-        spec.validate()
-        length_fields(settings.engine_profile)
-        self._trajectories = [t for t in trajectories if t.turn_count > 0]
-        if not self._trajectories:
-            raise InputError("no trajectory with at least one turn", source=f"shard {spec.shard_index}")
+        self._trajectories = usable_trajectories(spec, settings, trajectories)
         self.spec = spec
         self._settings = settings
         self._prompts = PromptBuilder(prompts or PromptSettings())

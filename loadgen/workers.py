@@ -49,7 +49,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from agentperf import errors
-from agentperf.errors import AgentperfError, InputError
+from agentperf.errors import AgentperfError
 from agentperf.loadgen.client import ClientSettings
 from agentperf.loadgen.level import (
     Counters,
@@ -58,10 +58,10 @@ from agentperf.loadgen.level import (
     LevelResult,
     LevelRunner,
     LevelSpec,
+    usable_trajectories,
     wait_any,
 )
 from agentperf.loadgen.peers import JudgeSink, ToolSimTools
-from agentperf.loadgen.profiles import length_fields
 from agentperf.loadgen.prompt import PromptSettings, merge_stats
 from agentperf.loadgen.selfcheck import SelfCheck, SelfCheckLimits, combine
 from agentperf.loadgen.sink import Delivery
@@ -257,11 +257,7 @@ class PoolRunner:
         start_timeout_s: float = 60.0,
         prompts: PromptSettings | None = None,
     ) -> None:
-        spec.validate()
-        length_fields(settings.engine_profile)
-        self._trajectories = [t for t in trajectories if t.turn_count > 0]
-        if not self._trajectories:
-            raise InputError("no trajectory with at least one turn", source=f"shard {spec.shard_index}")
+        self._trajectories = usable_trajectories(spec, settings, trajectories)
         self.spec = spec
         count = max(1, min(resolve_workers(workers), len(spec.agent_numbers())))
         self._setups = [

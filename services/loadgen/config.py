@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from agentperf.config import ServiceConfig
 from agentperf.errors import ConfigError
@@ -128,25 +128,13 @@ class LoadGenConfig(ServiceConfig):
             raise ValueError("must start with http:// or https://")
         return value.rstrip("/")
 
-    @field_validator("engine_profile")
+    @field_validator("engine_profile", "prompt_mode", "history_text")
     @classmethod
-    def _known_profile(cls, value: str) -> str:
-        if value not in PROFILES:
-            raise ValueError(f"unknown engine profile; expected one of {', '.join(PROFILES)}")
-        return value
-
-    @field_validator("prompt_mode")
-    @classmethod
-    def _known_prompt_mode(cls, value: str) -> str:
-        if value not in PROMPT_MODES:
-            raise ValueError(f"unknown prompt mode; expected one of {', '.join(PROMPT_MODES)}")
-        return value
-
-    @field_validator("history_text")
-    @classmethod
-    def _known_history_text(cls, value: str) -> str:
-        if value not in HISTORY_TEXTS:
-            raise ValueError(f"expected one of {', '.join(HISTORY_TEXTS)}")
+    def _one_of_the_known(cls, value: str, info: ValidationInfo) -> str:
+        known = {"engine_profile": PROFILES, "prompt_mode": PROMPT_MODES, "history_text": HISTORY_TEXTS}
+        allowed = known[info.field_name or ""]
+        if value not in allowed:
+            raise ValueError(f"unknown {info.field_name} {value!r}; expected one of {', '.join(allowed)}")
         return value
 
     @model_validator(mode="after")
