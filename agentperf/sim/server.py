@@ -86,6 +86,9 @@ class ActiveRequest:
     shut_down: bool = False
     admitted_s: float | None = None
     first_token_s: float | None = None
+    # When the first token's chunk had been handed to the transport: the server's own HTTP stack
+    # is part of the TTFT a client sees, so the ground truth for a client measurement is this.
+    first_sent_s: float | None = None
     last_token_s: float | None = None
 
 
@@ -367,6 +370,8 @@ class Simulator:
                 limit = self._deliverable(req, stalled)
                 if limit > sent:
                     await response.write(writer.tokens(req.words, sent, limit))
+                    if not sent:
+                        req.first_sent_s = time.monotonic()
                     sent = limit
                 if fault.disconnect_after is not None and sent >= fault.disconnect_after:
                     self._cut(request, req)
@@ -443,6 +448,7 @@ class Simulator:
                 "arrival_unix_s": req.arrival_unix_s,
                 "arrival_s": req.arrival_s,
                 "first_token_s": req.first_token_s,
+                "first_sent_s": req.first_sent_s,
                 "last_token_s": req.last_token_s,
                 "end_s": time.monotonic(),
                 "queue_s": None if req.admitted_s is None else req.admitted_s - req.arrival_s,

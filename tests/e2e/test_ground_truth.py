@@ -2,8 +2,10 @@
 
 ``agentperf run`` (every service a real process) judges each level from the load generator's
 client-side times; the simulator logs, per request, arrival and first token on its own clock.
-Per level and tier the judge's P95 TTFT must agree with the P95 of ``first_token_s - arrival_s``
-over the same requests within 2 % or 5 ms, whichever is larger.
+Per level and tier the judge's P95 TTFT must agree with the P95 of ``first_sent_s - arrival_s``
+(arrival to the first token's chunk handed to the server's transport) over the same requests within
+2 % or 5 ms, whichever is larger. The engine's own ``first_token_s`` comes earlier: the gap is the
+server's HTTP stack, which a client's TTFT includes by definition, and which the test prints.
 
 "The same requests": the judge counts only in-window records, and nothing exported says which
 those are. A level's window opens once, and requests *sent* from then on are in the window, and
@@ -64,21 +66,23 @@ def _in_window(lines: list[dict[str, Any]], level: dict[str, Any]) -> list[dict[
 
 def test_p95_ttft_agrees_with_the_simulator_log(run: tuple[dict[str, Any], list[dict[str, Any]]]) -> None:
     result, lines = run
-    compared: dict[int, list[tuple[float, float]]] = defaultdict(list)
+    compared: dict[int, list[tuple[float, float, float]]] = defaultdict(list)
     for level in result["levels"]:
         assert not level["discarded"], "a retried level would mix attempts"
         window = _in_window(lines, level)
-        ttfts = sorted(x["first_token_s"] - x["arrival_s"] for x in window if x["first_token_s"] is not None)
+        ttfts = sorted(x["first_sent_s"] - x["arrival_s"] for x in window if x["first_sent_s"] is not None)
+        engine = sorted(x["first_token_s"] - x["arrival_s"] for x in window if x["first_sent_s"] is not None)
         for tier, verdict in level["verdicts"].items():
             if not verdict["ttft_samples"]:
                 continue
             assert len(ttfts) == verdict["ttft_samples"], (level["level"], tier)
             harness, server = verdict["p95_ttft_s"], nearest_rank(ttfts, 95)
-            compared[level["level"]].append((harness, server))
+            compared[level["level"]].append((harness, server, nearest_rank(engine, 95)))
             tolerance = max(REL_TOL * server, ABS_TOL_S)
             assert abs(harness - server) <= tolerance, (level["level"], tier, harness, server)
             # The client measures from before sending to after receiving: never less than the server.
             assert harness >= server - 0.001
     for lvl, pairs in sorted(compared.items()):
-        print(f"level {lvl}: harness p95 TTFT {pairs[0][0]:.4f} s, simulator log {pairs[0][1]:.4f} s")
+        harness, server, engine = pairs[0]
+        print(f"level {lvl}: harness p95 TTFT {harness:.4f} s, server first chunk sent {server:.4f} s, engine {engine:.4f} s")
     assert len(compared) == len(result["levels"]) >= 2, compared

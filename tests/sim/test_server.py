@@ -187,8 +187,10 @@ async def test_request_log_has_the_ground_truth(sim: Sim) -> None:
         line["arrival_s"]
         <= line["arrival_s"] + line["queue_s"]
         <= line["first_token_s"]
-        <= line["last_token_s"]
+        <= line["first_sent_s"]
+        <= line["end_s"]
     )
+    assert line["first_token_s"] <= line["last_token_s"] <= line["end_s"]
     assert abs(line["arrival_unix_s"] - time.time()) < 60
     assert line["cached_tokens"] == 0
 
