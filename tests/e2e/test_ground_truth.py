@@ -84,5 +84,7 @@ def test_p95_ttft_agrees_with_the_simulator_log(run: tuple[dict[str, Any], list[
             assert harness >= server - 0.001
     for lvl, pairs in sorted(compared.items()):
         harness, server, engine = pairs[0]
-        print(f"level {lvl}: harness p95 TTFT {harness:.4f} s, server first chunk sent {server:.4f} s, engine {engine:.4f} s")
+        print(
+            f"level {lvl}: harness p95 TTFT {harness:.4f} s, server first chunk sent {server:.4f} s, engine {engine:.4f} s"
+        )
     assert len(compared) == len(result["levels"]) >= 2, compared
