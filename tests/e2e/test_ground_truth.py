@@ -83,8 +83,8 @@ def test_p95_ttft_agrees_with_the_simulator_log(run: tuple[dict[str, Any], list[
             # The client measures from before sending to after receiving: never less than the server.
             assert harness >= server - 0.001
     for lvl, pairs in sorted(compared.items()):
-        harness, server, engine = pairs[0]
+        client, sent, step = pairs[0]
         print(
-            f"level {lvl}: harness p95 TTFT {harness:.4f} s, server first chunk sent {server:.4f} s, engine {engine:.4f} s"
+            f"level {lvl}: harness p95 TTFT {client:.4f} s, server first chunk sent {sent:.4f} s, engine {step:.4f} s"
         )
     assert len(compared) == len(result["levels"]) >= 2, compared
