@@ -1,7 +1,8 @@
 """``agentperf``: the command line. ``agentperf run`` runs the whole benchmark locally.
 
-Exit codes: 0 done, 2 bad configuration or a component failed, 130 interrupted (Ctrl-C),
-with the partial result still written.
+Exit codes: 0 done, 1 the run's gate rules did not hold, 2 bad configuration or a component
+failed, 130 interrupted (Ctrl-C), with the partial result still written. ``agentperf gate``
+exits 0 pass, 1 fail, 2 error.
 """
 
 from __future__ import annotations
@@ -15,11 +16,11 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from agentperf import __version__, trajectories_cli
+from agentperf import __version__, gate_cli, report_cli, trajectories_cli
 from agentperf.config import load_config
 from agentperf.errors import AgentperfError
 
-EXIT_OK, EXIT_ERROR, EXIT_INTERRUPTED = 0, 2, 130
+EXIT_OK, EXIT_GATE_FAILED, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 
 def _run_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -39,6 +40,12 @@ def _run_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     p.add_argument("--out", type=Path, help="output folder (default: runs/)")
     p.add_argument("--seed", type=int)
     p.add_argument("--quiet", action="store_true", help="no live progress")
+    p.add_argument(
+        "--gate",
+        action="append",
+        metavar="TIER[:N|:agents=N,per_gpu=X,per_mw=Y]",
+        help="gate rule (repeatable): exit 1 when the run's answer does not meet it (see docs/gates.md)",
+    )
     p.add_argument("--print-config", action="store_true", help="print the effective settings and exit")
 
 
@@ -61,6 +68,8 @@ def _run(args: argparse.Namespace) -> int:
         flags.append("dataset_files=" + json.dumps([str(p) for p in args.dataset_file]))
     if args.quiet:
         flags.append("quiet=true")
+    if args.gate:
+        flags.append("gate=" + json.dumps(args.gate))
     cfg = load_config(RunConfig, args.config, overrides=[*args.set, *flags])
     if args.print_config:
         print(cfg.model_dump_json(indent=2))
@@ -75,7 +84,9 @@ def _run(args: argparse.Namespace) -> int:
         report = await run(cfg)
         run_dir = cfg.out_dir / report.run_id
         print_result(report, run_dir)
-        return EXIT_INTERRUPTED if report.interrupted else EXIT_OK
+        if report.interrupted:
+            return EXIT_INTERRUPTED
+        return EXIT_GATE_FAILED if report.gate.get("status") == "fail" else EXIT_OK
 
     return asyncio.run(main())
 
@@ -87,11 +98,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     _run_parser(sub)
     trajectories_cli.add_parser(sub)
+    report_cli.add_parser(sub)
+    gate_cli.add_parser(sub)
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
     )
-    commands = {"run": _run, "trajectories": trajectories_cli.run}
+    commands = {
+        "run": _run,
+        "trajectories": trajectories_cli.run,
+        "gate": gate_cli.run,
+        "report": report_cli.run,
+    }
     try:
         return commands[args.command](args)
     except AgentperfError as exc:

@@ -12,10 +12,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -26,7 +27,9 @@ from pydantic import Field, field_validator, model_validator
 
 import agentperf
 from agentperf.config import StrictModel
-from agentperf.errors import AgentperfError
+from agentperf.errors import AgentperfError, InputError
+from agentperf.gate import GateRule, TierFigures, evaluate_gate, parse_rule
+from agentperf.htmlreport import write_html
 from agentperf.importing import expand_paths, import_chunks
 from agentperf.report import LevelSummary, RunReport, TierSummary, render_table, write_json
 from agentperf.runtime.grpc_errors import error_from_rpc
@@ -111,7 +114,10 @@ class RunConfig(StrictModel):
     )
     window_s: float = Field(10.0, gt=0, description="Minimum measurement window per level (seconds).")
     min_window_requests: int = Field(
-        30, ge=1, description="The window lasts until this many requests were sent."
+        50,
+        ge=1,
+        description="The window lasts until this many requests were sent. A pass needs 45 TTFT samples at the "
+        "default confidence 0.9 (the P95's upper bound), so fewer mostly end inconclusive and are measured again.",
     )
     min_samples: int = Field(
         20,
@@ -119,6 +125,33 @@ class RunConfig(StrictModel):
         description="Fewest TTFT samples the judge needs for a verdict; fewer: measured again, longer.",
     )
     max_window_s: float = Field(60.0, gt=0, description="Upper bound on a window (seconds).")
+    confidence: float = Field(
+        0.9,
+        gt=0.5,
+        lt=1.0,
+        description="One-sided confidence of the judge's bounds: a tier passes only when its P95 TTFT and "
+        "P25 speed bounds clear the SLO at this confidence (docs/measurement.md).",
+    )
+    max_attempts: int = Field(
+        2,
+        ge=1,
+        description="Measurements of one level while a tier the search needs there is inconclusive; each "
+        "is twice as long as the one before and all are merged. Still inconclusive: counted as not passing.",
+    )
+    early_stop: bool = Field(
+        True,
+        description="Stop a level's window early once every tier the search needs there has clearly failed.",
+    )
+    progress_interval_s: float = Field(
+        2.0,
+        gt=0,
+        description="How often the judge is asked for the window's percentiles (live progress, early stop).",
+    )
+    gate: list[str] = Field(
+        default_factory=list,
+        description="Gate rules (agentperf.gate): TIER:N or TIER:agents=N,per_gpu=X,per_mw=Y; the run exits 1 "
+        "when one does not hold. Also served by the judge's verdict API.",
+    )
     warmup_timeout_s: float = Field(
         60.0, gt=0, description="Open the window anyway after this long warming up."
     )
@@ -156,6 +189,28 @@ class RunConfig(StrictModel):
     def _unique_tiers(cls, tiers: list[TierConfig]) -> list[TierConfig]:
         return check_unique(tiers)
 
+    @field_validator("gate")
+    @classmethod
+    def _gate_rules_parse(cls, rules: list[str]) -> list[str]:
+        for i, text in enumerate(rules):
+            try:
+                parse_rule(text, source=f"gate[{i}]")
+            except InputError as exc:
+                raise ValueError(str(exc)) from None
+        return rules
+
+    @model_validator(mode="after")
+    def _gate_names_tiers(self) -> RunConfig:
+        names = {t.name for t in self.tiers}
+        for i, text in enumerate(self.gate):
+            tier = parse_rule(text).tier
+            if tier not in names:
+                raise ValueError(f"gate[{i}] names tier {tier!r}; the tiers are {', '.join(sorted(names))}")
+        return self
+
+    def gate_rules(self) -> list[GateRule]:
+        return [parse_rule(text, source=f"gate[{i}]") for i, text in enumerate(self.gate)]
+
 
 @dataclass
 class Suite:
@@ -170,6 +225,7 @@ class Suite:
     channels: list[grpc.aio.Channel]
     target_url: str
     sim: ChildProcess | None
+    judge_http_url: str = ""
 
     async def close(self) -> None:
         for ch in self.channels:
@@ -219,7 +275,17 @@ async def start_suite(cfg: RunConfig, run_dir: Path) -> AsyncIterator[Suite]:
                 "agentperf.services.trajectory_store",
                 {"db_path": str(run_dir / "trajectories.db"), "tokenizer_path": cfg.tokenizer_path},
             ),
-            child("judge", "agentperf.services.judge", {"min_samples": cfg.min_samples}),
+            child(
+                "judge",
+                "agentperf.services.judge",
+                {
+                    "min_samples": cfg.min_samples,
+                    "confidence": cfg.confidence,
+                    "db_path": str(run_dir / "judge.db"),
+                    "http_host": "127.0.0.1",
+                    "http_port": 0,
+                },
+            ),
             *([sim_task] if sim_task is not None else []),
         )
         store, judge = first[:2]
@@ -274,6 +340,7 @@ async def start_suite(cfg: RunConfig, run_dir: Path) -> AsyncIterator[Suite]:
             channels=channels,
             target_url=target_url,
             sim=sim,
+            judge_http_url=f"http://127.0.0.1:{judge.port('http_port')}",
         )
         yield suite
     finally:
@@ -323,7 +390,7 @@ async def describe_tools(cfg: RunConfig, suite: Suite, dataset: str) -> str:
 
 
 def _progress(cfg: RunConfig, level: int, event: loadgen_pb2.LevelEvent) -> None:
-    if cfg.quiet:
+    if cfg.quiet or event.kind == loadgen_pb2.LEVEL_EVENT_KIND_PROGRESS:
         return
     kind = loadgen_pb2.LevelEventKind.Name(event.kind).removeprefix("LEVEL_EVENT_KIND_").lower()
     line = (
@@ -335,31 +402,63 @@ def _progress(cfg: RunConfig, level: int, event: loadgen_pb2.LevelEvent) -> None
     print(line, file=sys.stderr, flush=True)
 
 
-async def judge_level(cfg: RunConfig, suite: Suite, run_id: str, dataset: str, level: int) -> LevelSummary:
-    """Measure ``level``; a level judged on too few samples is measured again, twice as long.
+def _verdict_name(value: int) -> str:
+    return common_pb2.Verdict.Name(value).removeprefix("VERDICT_").lower()
 
-    Too few samples is no verdict. The second attempt runs under the sub-run id ``<run>~2``
-    (the first attempt's records keep theirs) and the first is listed in ``discarded``; still
-    too few: not a pass. A level the client could not drive is not retried (see ``valid``).
+
+def _fmt_s(value: float) -> str:
+    return "inf" if value == float("inf") else f"{value:.3g}"
+
+
+def _live_line(level: int, elapsed_s: float, preview: common_pb2.LevelVerdict) -> str:
+    """One progress line from a preview: the window so far, per tier P95 TTFT, P25 speed, verdict."""
+    tiers = "  ".join(
+        f"{tv.tier.name} p95={_fmt_s(tv.p95_ttft_s)}s p25={tv.p25_output_speed:.0f}tok/s {_verdict_name(tv.verdict)}"
+        if tv.ttft_samples
+        else f"{tv.tier.name} -"
+        for tv in preview.tiers
+    )
+    return f"  level {level:>4}: window t={elapsed_s:5.1f}s judged={preview.records_window:<5} {tiers}"
+
+
+async def judge_level(
+    cfg: RunConfig, suite: Suite, search: ConcurrencySearch, *, run_id: str, dataset: str, level: int
+) -> LevelSummary:
+    """Measure ``level`` until every tier the search needs from it has a verdict (or attempts run out).
+
+    A tier the search still needs here (``search.open_at``) that is inconclusive, or judged on
+    too few samples, gets the level measured again, twice as long each time, under the sub-run
+    ids ``<run>~2``, ``<run>~3``...; the judge merges every attempt's records. A level the client
+    could not drive, or one stopped early because it clearly failed, is not measured again.
     """
-    outcome = await measure_level(cfg, suite, run_id, dataset, level)
-    discarded = []
-    if outcome.done.valid and _insufficient(outcome):
-        log.warning("level %d: too few samples to judge; measuring it again, twice as long", level)
-        discarded.append(_attempt(outcome))
-        outcome = await measure_level(cfg, suite, f"{run_id}~2", dataset, level, stretch=2)
-    summary = _level_summary(outcome, cfg.gpus)
-    summary.discarded = discarded
-    return summary
+    open_tiers = search.open_at(level)
+    attempts: list[str] = []
+    outcomes: list[LevelOutcome] = []
+    while True:
+        sub = run_id if not attempts else f"{run_id}~{len(attempts) + 1}"
+        stretch = 2 ** len(attempts)
+        outcome = await measure_level(
+            cfg, suite, sub, dataset, level, stretch=stretch, merge=list(attempts), open_tiers=open_tiers
+        )
+        attempts.append(sub)
+        outcomes.append(outcome)
+        if not outcome.done.valid or outcome.stopped_early:
+            break
+        unsure = [t for t in _unsure(outcome.verdict) if t in open_tiers]
+        if not unsure or len(attempts) >= cfg.max_attempts:
+            break
+        log.warning("level %d: %s inconclusive; measuring again, longer", level, ", ".join(unsure))
+        if not cfg.quiet:
+            print(
+                f"  level {level:>4}: {', '.join(unsure)} inconclusive: measuring again, longer",
+                file=sys.stderr,
+            )
+    return _level_summary(outcomes, attempts, cfg.gpus)
 
 
-def _attempt(outcome: LevelOutcome) -> dict[str, Any]:
-    v = outcome.verdict
-    return {"run_id": v.run_id, "requests_sent": outcome.requests_sent, "records_total": v.records_total}
-
-
-def _insufficient(outcome: LevelOutcome) -> bool:
-    return any(t.verdict == common_pb2.VERDICT_INSUFFICIENT for t in outcome.verdict.tiers)
+def _unsure(verdict: common_pb2.LevelVerdict) -> list[str]:
+    unsure = (common_pb2.VERDICT_INCONCLUSIVE, common_pb2.VERDICT_INSUFFICIENT)
+    return [tv.tier.name for tv in verdict.tiers if tv.verdict in unsure]
 
 
 @dataclass
@@ -370,16 +469,102 @@ class LevelOutcome:
     requests_sent: int
     window_s: float
     elapsed_s: float
+    started_unix_s: float = 0.0
+    window_start_unix_s: float = 0.0
+    window_end_unix_s: float = 0.0
+    stopped_early: bool = False
+
+
+def _evaluate_request(
+    cfg: RunConfig, run_id: str, level: int, merge: list[str], **extra: Any
+) -> judge_pb2.EvaluateRequest:
+    tiers = [
+        common_pb2.SloTier(name=t.name, min_output_speed=t.min_output_speed, max_ttft_s=t.max_ttft_s)
+        for t in cfg.tiers
+    ]
+    return judge_pb2.EvaluateRequest(
+        run_id=run_id, level=level, tiers=tiers, confidence=cfg.confidence, merge_run_ids=merge, **extra
+    )
+
+
+class _Watch:
+    """Looks at the judge's preview while a window is open: live progress, and the early stop."""
+
+    def __init__(
+        self,
+        cfg: RunConfig,
+        suite: Suite,
+        run_id: str,
+        level: int,
+        *,
+        merge: list[str],
+        open_tiers: list[str],
+    ) -> None:
+        self.cfg, self.suite, self.run_id, self.level = cfg, suite, run_id, level
+        self.merge, self.open_tiers = merge, set(open_tiers)
+        self.stopped_early = False
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._loop())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _loop(self) -> None:
+        opened = time.monotonic()
+        while True:
+            await asyncio.sleep(self.cfg.progress_interval_s)
+            try:
+                preview = await self.suite.judge.Evaluate(
+                    _evaluate_request(self.cfg, self.run_id, self.level, self.merge, preview=True)
+                )
+            except grpc.aio.AioRpcError as exc:
+                log.debug("level %d: preview failed: %s", self.level, exc.details())
+                continue
+            if not self.cfg.quiet:
+                print(_live_line(self.level, time.monotonic() - opened, preview), file=sys.stderr, flush=True)
+            if self.cfg.early_stop and self._clearly_failed(preview):
+                self.stopped_early = True
+                reason = "every tier the search needs at this level has clearly failed"
+                await _call(
+                    "loadgen",
+                    self.suite.loadgen.StopLevel(
+                        loadgen_pb2.StopLevelRequest(run_id=self.run_id, level=self.level, reason=reason)
+                    ),
+                )
+                if not self.cfg.quiet:
+                    print(f"  level {self.level:>4}: stopped early ({reason})", file=sys.stderr, flush=True)
+                return
+
+    def _clearly_failed(self, preview: common_pb2.LevelVerdict) -> bool:
+        needed = [tv for tv in preview.tiers if tv.tier.name in self.open_tiers]
+        return bool(needed) and all(tv.verdict == common_pb2.VERDICT_FAIL for tv in needed)
 
 
 async def measure_level(
-    cfg: RunConfig, suite: Suite, run_id: str, dataset: str, level: int, *, stretch: int = 1
+    cfg: RunConfig,
+    suite: Suite,
+    run_id: str,
+    dataset: str,
+    level: int,
+    *,
+    stretch: int = 1,
+    merge: list[str] | None = None,
+    open_tiers: list[str] | None = None,
 ) -> LevelOutcome:
     """One level: warm-up, window (bracketed by the power collector), verdicts for all tiers.
 
-    ``stretch`` multiplies the window's minimum length, request count and ceiling.
+    ``stretch`` multiplies the window's minimum length, request count and ceiling; ``merge``
+    names earlier attempts at this level whose records the verdict includes; ``open_tiers`` are
+    the tiers whose clear failure stops the window early.
     """
-    started = time.monotonic()
+    merge = merge or []
+    started, started_unix = time.monotonic(), time.time()
     request = loadgen_pb2.RunLevelRequest(
         run_id=run_id,
         level=level,
@@ -395,18 +580,22 @@ async def measure_level(
     window_id = f"{run_id}/{level}"
     power: common_pb2.PowerWindow | None = None
     window_opened = window_closed = 0.0
+    window_open_unix = window_close_unix = 0.0
     done: loadgen_pb2.LevelEvent | None = None
+    watch = _Watch(cfg, suite, run_id, level, merge=merge, open_tiers=open_tiers or [])
     try:
         async for event in suite.loadgen.RunLevel(request):
             _progress(cfg, level, event)
             if event.kind == loadgen_pb2.LEVEL_EVENT_KIND_WINDOW_OPEN:
-                window_opened = time.monotonic()
+                window_opened, window_open_unix = time.monotonic(), time.time()
                 await _call(
                     "power-collector",
                     suite.power.BeginWindow(power_pb2.BeginWindowRequest(window_id=window_id)),
                 )
+                watch.start()
             elif event.kind == loadgen_pb2.LEVEL_EVENT_KIND_WINDOW_CLOSED:
-                window_closed = time.monotonic()
+                window_closed, window_close_unix = time.monotonic(), time.time()
+                await watch.stop()
                 power = await _call(
                     "power-collector", suite.power.EndWindow(power_pb2.EndWindowRequest(window_id=window_id))
                 )
@@ -414,6 +603,8 @@ async def measure_level(
                 done = event
     except grpc.aio.AioRpcError as exc:
         raise error_from_rpc(exc, "loadgen") from exc
+    finally:
+        await watch.stop()
     if done is None:
         raise AgentperfError(f"loadgen ended level {level} without a DONE event")
     if done.records_delivered != done.requests_sent:
@@ -424,56 +615,81 @@ async def measure_level(
             done.records_delivered,
         )
     window_s = window_closed - window_opened if window_closed > window_opened else 0.0
-    tiers = [
-        common_pb2.SloTier(name=t.name, min_output_speed=t.min_output_speed, max_ttft_s=t.max_ttft_s)
-        for t in cfg.tiers
-    ]
-    evaluate = judge_pb2.EvaluateRequest(
-        run_id=run_id,
-        level=level,
-        tiers=tiers,
-        expect_records=done.requests_sent,
-        wait_timeout_s=30.0,
-        window_s=window_s,
+    evaluate = _evaluate_request(
+        cfg, run_id, level, merge, expect_records=done.requests_sent, wait_timeout_s=30.0, window_s=window_s
     )
     verdict = await _call("judge", suite.judge.Evaluate(evaluate))
     if not verdict.complete:
         log.warning("level %d judged before all %d records arrived", level, done.requests_sent)
-    return LevelOutcome(verdict, power, done, done.requests_sent, window_s, time.monotonic() - started)
+    return LevelOutcome(
+        verdict,
+        power,
+        done,
+        done.requests_sent,
+        window_s,
+        time.monotonic() - started,
+        started_unix,
+        window_open_unix,
+        window_close_unix,
+        watch.stopped_early,
+    )
 
 
-def _level_summary(outcome: LevelOutcome, gpus_override: int | None) -> LevelSummary:
-    v = outcome.verdict
-    power = outcome.power
+def _level_summary(
+    outcomes: list[LevelOutcome], attempts: list[str], gpus_override: int | None
+) -> LevelSummary:
+    """One level's summary over its attempts: the last attempt's verdict merges them all."""
+    last = outcomes[-1]
+    v = last.verdict
+    windows = [o for o in outcomes if o.power is not None and o.power.gpus]
+    span = sum(o.window_s for o in windows)
+    power_w = (
+        sum(o.power.total_mean_power_w * o.window_s for o in windows if o.power is not None) / span
+        if windows and span > 0
+        else (windows[-1].power.total_mean_power_w if windows and windows[-1].power is not None else None)
+    )
+    gpus = gpus_override or max((len(o.power.gpus) for o in outcomes if o.power is not None), default=0)
+    elapsed = sum(o.elapsed_s for o in outcomes)
     return LevelSummary(
         level=v.level,
         verdicts={
             tv.tier.name: {
-                "verdict": common_pb2.Verdict.Name(tv.verdict).removeprefix("VERDICT_").lower(),
+                "verdict": _verdict_name(tv.verdict),
                 "p95_ttft_s": tv.p95_ttft_s,
                 "p25_output_speed": tv.p25_output_speed,
                 "ttft_samples": tv.ttft_samples,
                 "speed_samples": tv.speed_samples,
                 "reason": tv.reason,
+                "p95_ttft_low_s": tv.p95_ttft_low_s,
+                "p95_ttft_high_s": tv.p95_ttft_high_s,
+                "p25_speed_low": tv.p25_speed_low,
+                "p25_speed_high": tv.p25_speed_high,
+                "confidence": tv.confidence,
             }
             for tv in v.tiers
         },
-        requests_sent=outcome.requests_sent,
+        requests_sent=sum(o.requests_sent for o in outcomes),
         records_total=v.records_total,
         records_window=v.records_window,
         failed=v.failed,
         censored=v.censored,
-        complete=v.complete,
+        complete=all(o.verdict.complete for o in outcomes),
         run_id=v.run_id,
         output_tokens_per_s=v.output_tokens_per_s,
-        window_s=outcome.window_s,
-        power_w=power.total_mean_power_w if power is not None and power.gpus else None,
-        gpus=gpus_override or (len(power.gpus) if power is not None else 0),
-        power_simulated=bool(power is not None and power.simulated),
-        elapsed_s=outcome.elapsed_s,
-        valid=outcome.done.valid,
-        invalid_reason=outcome.done.invalid_reason,
-        client=_client_figures(outcome.done),
+        window_s=sum(o.window_s for o in outcomes),
+        power_w=power_w,
+        gpus=gpus,
+        power_simulated=any(o.power is not None and o.power.simulated for o in outcomes),
+        elapsed_s=elapsed,
+        valid=last.done.valid,
+        invalid_reason=last.done.invalid_reason,
+        client=_client_figures(last.done),
+        attempts=attempts,
+        stopped_early=any(o.stopped_early for o in outcomes),
+        window_start_unix_s=outcomes[0].window_start_unix_s,
+        window_end_unix_s=last.window_end_unix_s,
+        started_unix_s=outcomes[0].started_unix_s,
+        gpu_seconds=elapsed * max(1, gpus),
     )
 
 
@@ -514,9 +730,175 @@ def summarise_tiers(
                 p95_ttft_s=stats.get("p95_ttft_s"),
                 p25_output_speed=stats.get("p25_output_speed"),
                 power_w=power_w,
+                inconclusive=result.inconclusive,
             )
         )
     return out
+
+
+def tier_margin(verdict: Mapping[str, Any], tier: TierConfig) -> float:
+    """How far a level sits inside (> 0) or outside (< 0) a tier's bounds, in log ratio.
+
+    The smaller of log(max_ttft / P95 TTFT) and log(P25 speed / min speed); -inf when either
+    percentile is unbounded (more violations than the percentile allows).
+    """
+    p95, p25 = verdict.get("p95_ttft_s"), verdict.get("p25_output_speed")
+    if p95 is None or p25 is None or not (0 < p95 < math.inf) or not p25 > 0:
+        return -math.inf
+    return min(math.log(tier.max_ttft_s / p95), math.log(p25 / tier.min_output_speed))
+
+
+def record_verdicts(
+    search: ConcurrencySearch,
+    level: int,
+    verdicts: Mapping[str, Mapping[str, Any]],
+    tiers: Sequence[TierConfig],
+) -> None:
+    """Feed a judged level to the search.
+
+    A tier still inconclusive (or short of samples) after every attempt counts as not passing
+    where the search needed it; where it did not, the answer it already has is implied.
+    """
+    passed: dict[str, bool] = {}
+    unsure: list[str] = []
+    open_tiers = set(search.open_at(level))
+    for name, v in verdicts.items():
+        if v["verdict"] in ("pass", "fail"):
+            passed[name] = v["verdict"] == "pass"
+        elif name in open_tiers:
+            passed[name] = False
+            unsure.append(name)
+        else:
+            passed[name] = level <= search.answer(name)
+    margins = {t.name: tier_margin(verdicts[t.name], t) for t in tiers if t.name in verdicts}
+    search.record(level, passed, unsure, margins)
+
+
+def _tier_answers(tiers: list[TierSummary]) -> list[judge_pb2.TierAnswer]:
+    return [
+        judge_pb2.TierAnswer(
+            tier=common_pb2.SloTier(
+                name=t.tier, min_output_speed=t.min_output_speed, max_ttft_s=t.max_ttft_s
+            ),
+            max_agents=t.max_agents,
+            lowest_failing=t.lowest_failing or 0,
+            converged=t.converged,
+            inconclusive=t.inconclusive,
+            client_limited=t.client_limited,
+            non_monotone=t.non_monotone,
+            agents_per_gpu=t.agents_per_gpu or 0.0,
+            agents_per_mw=t.agents_per_mw or 0.0,
+            p95_ttft_s=t.p95_ttft_s if t.p95_ttft_s is not None else 0.0,
+            p25_output_speed=t.p25_output_speed or 0.0,
+        )
+        for t in tiers
+    ]
+
+
+def gate_outcome(cfg: RunConfig, report: RunReport, phase: str) -> dict[str, Any]:
+    """The gate's outcome for the report (the same rules the judge's verdict API applies)."""
+    figures = {
+        t.tier: TierFigures(t.max_agents, t.agents_per_gpu, t.agents_per_mw, t.converged)
+        for t in report.tiers
+    }
+    outcome = evaluate_gate(phase, figures, cfg.gate_rules())
+    return {"status": str(outcome.status), "rules": list(cfg.gate), "reasons": outcome.reasons}
+
+
+async def _put_run(
+    cfg: RunConfig, suite: Suite | None, report: RunReport, phase: int, *, level: int = 0, message: str = ""
+) -> None:
+    """Tell the judge where the run stands (its verdict API serves gates); never fails the run."""
+    if suite is None:
+        return
+    state = judge_pb2.RunState(
+        run_id=report.run_id,
+        phase=phase,  # type: ignore[arg-type]
+        tiers=_tier_answers(report.tiers),
+        gate=[
+            judge_pb2.GateRule(
+                tier=r.tier,
+                min_agents=r.min_agents,
+                min_agents_per_gpu=r.min_agents_per_gpu,
+                min_agents_per_mw=r.min_agents_per_mw,
+            )
+            for r in cfg.gate_rules()
+        ],
+        gpus=report.gpus,
+        gpu_seconds=report.gpu_seconds,
+        started_unix_s=report.started_unix_s,
+        message=message,
+        levels_measured=len(report.levels),
+        current_level=level,
+        report_path=str(cfg.out_dir / report.run_id),
+        target=report.target,
+        dataset=str(report.dataset.get("name") or ""),
+    )
+    try:
+        await suite.judge.PutRun(state)
+    except grpc.aio.AioRpcError as exc:
+        log.warning("could not record the run's state with the judge: %s", exc.details())
+
+
+def _refresh(
+    cfg: RunConfig, report: RunReport, search: ConcurrencySearch, levels: dict[int, LevelSummary]
+) -> None:
+    report.gpus = cfg.gpus or max((lvl.gpus for lvl in report.levels), default=0)
+    report.tiers = summarise_tiers(cfg, search, levels, report.gpus)
+    report.gpu_seconds = sum(lvl.gpu_seconds for lvl in report.levels)
+
+
+_PHASES = {
+    "finished": judge_pb2.RUN_PHASE_FINISHED,
+    "interrupted": judge_pb2.RUN_PHASE_INTERRUPTED,
+    "error": judge_pb2.RUN_PHASE_ERROR,
+}
+
+
+async def _measure_all(
+    cfg: RunConfig,
+    suite: Suite,
+    report: RunReport,
+    search: ConcurrencySearch,
+    *,
+    levels: dict[int, LevelSummary],
+    run_dir: Path,
+) -> None:
+    """Load the dataset, then measure the levels the search asks for until it has its answers."""
+    run_id = report.run_id
+    if cfg.target_url is None:
+        report.target = f"built-in simulator ({cfg.sim_profile}) at {suite.target_url}"
+    if suite.judge_http_url and not cfg.quiet:
+        print(f"judge verdict API: {suite.judge_http_url}/api/v1/runs/{run_id}/verdict", file=sys.stderr)
+    info = await load_dataset(cfg, suite)
+    report.tool_model = await describe_tools(cfg, suite, info.name)
+    report.dataset = {
+        "name": info.name,
+        "trajectories": info.trajectories,
+        "turns": info.turns,
+        "source": info.source,
+    }
+    await _put_run(cfg, suite, report, judge_pb2.RUN_PHASE_RUNNING)
+    while (level := search.next_level()) is not None:
+        if not cfg.quiet:
+            print(f"measuring {level} concurrent agents", file=sys.stderr, flush=True)
+        await _put_run(cfg, suite, report, judge_pb2.RUN_PHASE_RUNNING, level=level)
+        summary = await judge_level(cfg, suite, search, run_id=run_id, dataset=info.name, level=level)
+        levels[level] = summary
+        report.levels.append(summary)
+        if not summary.valid:
+            # The client was the bottleneck: neither a pass nor a fail, and nothing at or
+            # above this level can be measured with this load generator.
+            search.mark_invalid(level)
+            if not cfg.quiet:
+                print(f"  level {level:>4}: invalid ({summary.invalid_reason})", file=sys.stderr)
+        else:
+            record_verdicts(search, level, summary.verdicts, cfg.tiers)
+            if not cfg.quiet:
+                verdicts = ", ".join(f"{n}={v['verdict']}" for n, v in summary.verdicts.items())
+                print(f"  level {level:>4}: {verdicts}", file=sys.stderr, flush=True)
+        _refresh(cfg, report, search, levels)
+        write_json(report, run_dir / "result.json")
 
 
 async def run(cfg: RunConfig) -> RunReport:
@@ -545,46 +927,40 @@ async def run(cfg: RunConfig) -> RunReport:
             "python": sys.version.split()[0],
             "grpcio": grpc.__version__,
         },
+        confidence=cfg.confidence,
     )
+    phase = "error"
     try:
         async with start_suite(cfg, run_dir) as suite:
-            if cfg.target_url is None:
-                report.target = f"built-in simulator ({cfg.sim_profile}) at {suite.target_url}"
-            info = await load_dataset(cfg, suite)
-            report.tool_model = await describe_tools(cfg, suite, info.name)
-            report.dataset = {
-                "name": info.name,
-                "trajectories": info.trajectories,
-                "turns": info.turns,
-                "source": info.source,
-            }
-            while (level := search.next_level()) is not None:
-                if not cfg.quiet:
-                    print(f"measuring {level} concurrent agents", file=sys.stderr, flush=True)
-                summary = await judge_level(cfg, suite, run_id, info.name, level)
-                levels[level] = summary
-                report.levels.append(summary)
-                if not summary.valid:
-                    # The client was the bottleneck: neither a pass nor a fail, and nothing at or
-                    # above this level can be measured with this load generator.
-                    search.mark_invalid(level)
-                    if not cfg.quiet:
-                        print(f"  level {level:>4}: invalid ({summary.invalid_reason})", file=sys.stderr)
-                    continue
-                search.record(level, {name: v["verdict"] == "pass" for name, v in summary.verdicts.items()})
-                if not cfg.quiet:
-                    verdicts = ", ".join(f"{n}={v['verdict']}" for n, v in summary.verdicts.items())
-                    print(f"  level {level:>4}: {verdicts}", file=sys.stderr, flush=True)
+            try:
+                await _measure_all(cfg, suite, report, search, levels=levels, run_dir=run_dir)
+                phase = "finished"
+            except asyncio.CancelledError:
+                phase = "interrupted"
+                raise
+            except AgentperfError as exc:
+                report.error = str(exc)
+                raise
+            finally:
+                # Still inside the suite: the judge records the final state for gates before it stops.
+                _refresh(cfg, report, search, levels)
+                report.gate = gate_outcome(cfg, report, phase)
+                await _put_run(cfg, suite, report, _PHASES[phase], message=report.error)
     except asyncio.CancelledError:
         report.interrupted = True
     finally:
-        report.gpus = cfg.gpus or max((lvl.gpus for lvl in report.levels), default=0)
-        report.tiers = summarise_tiers(cfg, search, levels, report.gpus)
+        _refresh(cfg, report, search, levels)
         report.finished_unix_s = time.time()
+        report.gate = gate_outcome(cfg, report, phase)
         write_json(report, run_dir / "result.json")
+        write_html(report.to_dict(), run_dir / "report.html")
     return report
 
 
 def print_result(report: RunReport, run_dir: Path) -> None:
     print(render_table(report))
-    print(f"\nresult: {run_dir / 'result.json'}")
+    if report.gate.get("rules"):
+        print(f"\ngate: {report.gate['status']}")
+        for reason in report.gate.get("reasons", []):
+            print(f"  {reason}")
+    print(f"\nresult: {run_dir / 'result.json'}\nreport: {run_dir / 'report.html'}")

@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-SCHEMA = "agentperf.run/v1"
+SCHEMA = "agentperf.run/v2"
 
 
 @dataclass
@@ -31,6 +31,9 @@ class TierSummary:
     p95_ttft_s: float | None
     p25_output_speed: float | None
     power_w: float | None
+    # A level inside this tier's bracket stayed INCONCLUSIVE after every attempt and was
+    # counted as not passing: the answer is conservative.
+    inconclusive: bool = False
 
 
 @dataclass
@@ -60,6 +63,18 @@ class LevelSummary:
     # Earlier measurements of this level that had too few samples to judge (measured again, longer):
     # {"run_id", "requests_sent", "records_total"} each, so every request sent stays accounted for.
     discarded: list[dict[str, Any]] = field(default_factory=list)
+    # Every (sub-)run whose records the verdicts merge: the level measured again, longer, while
+    # a tier was inconclusive ("<run>", "<run>~2", ...).
+    attempts: list[str] = field(default_factory=list)
+    # The level was stopped before its window's planned end: every tier the search still needed
+    # from it had clearly failed.
+    stopped_early: bool = False
+    # Wall clock of the measurement window (power over the run is plotted against it).
+    window_start_unix_s: float = 0.0
+    window_end_unix_s: float = 0.0
+    started_unix_s: float = 0.0
+    # GPUs x wall time the level held the deployment (warm-up, window, every attempt).
+    gpu_seconds: float = 0.0
 
 
 @dataclass
@@ -79,6 +94,13 @@ class RunReport:
     levels: list[LevelSummary] = field(default_factory=list)
     tiers: list[TierSummary] = field(default_factory=list)
     interrupted: bool = False
+    # Total GPU-seconds spent measuring (sum over levels): the cost of the answer.
+    gpu_seconds: float = 0.0
+    # Confidence of the verdicts' bounds, and the search settings that picked the levels.
+    confidence: float = 0.0
+    # {"status": pass|fail|pending|error, "rules": [...], "reasons": [...]} (agentperf.gate).
+    gate: dict[str, Any] = field(default_factory=dict)
+    error: str = ""
     schema: str = SCHEMA
 
     def to_dict(self) -> dict[str, Any]:

@@ -2,8 +2,10 @@
 
 One measurement at a level gives a verdict for every tier, so one sweep answers all tiers:
 grow geometrically until every tier has failed somewhere (or the ceiling is reached), then
-bisect, always on the tier whose bracket is widest, until each bracket is within the
-resolution. Pure: no I/O, no clock; the conductor feeds it verdicts.
+split, always the tier whose bracket is widest, until each bracket is within the resolution.
+A split interpolates where the tier's margin (distance to its SLO bounds) crosses zero when
+both ends have one, and bisects otherwise. Pure: no I/O, no clock; the conductor feeds it
+verdicts.
 
 Per tier the answer is ``lo``, the highest passing level below ``hi``, the lowest failing
 level. A pass measured above ``hi`` (noise, or a non-monotone system) does not move the
@@ -13,7 +15,7 @@ answer up; it is reported as ``non_monotone`` so a reader knows the curve was no
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from pydantic import Field
@@ -47,6 +49,9 @@ class TierResult:
     # The answer is bounded by the load generator, not the server: a level at or below the
     # bracket's top was invalid (the client was the bottleneck), so the true limit may be higher.
     client_limited: bool = False
+    # The lowest failing level was only INCONCLUSIVE (every attempt), counted as not passing:
+    # the true answer may be higher.
+    inconclusive: bool = False
 
 
 @dataclass
@@ -57,6 +62,11 @@ class ConcurrencySearch:
     measured: dict[int, dict[str, bool]] = field(default_factory=dict)
     # Levels the load generator could not drive (its own self-check failed): neither pass nor fail.
     invalid: set[int] = field(default_factory=set)
+    # level -> tiers that stayed inconclusive there (recorded as not passing).
+    inconclusive: dict[int, set[str]] = field(default_factory=dict)
+    # level -> tier -> margin: how far the level was from the tier's bounds (> 0 inside, < 0
+    # outside; see conductor.tier_margin). Guides the bisection by interpolation when known.
+    margins: dict[int, dict[str, float]] = field(default_factory=dict)
 
     def mark_invalid(self, level: int) -> None:
         """The client was the bottleneck at ``level``: nothing at or above it can be measured."""
@@ -67,11 +77,44 @@ class ConcurrencySearch:
         """The highest level the search may still measure."""
         return min([self.config.max_level, *(lvl - 1 for lvl in self.invalid)])
 
-    def record(self, level: int, passed: Mapping[str, bool]) -> None:
+    def record(
+        self,
+        level: int,
+        passed: Mapping[str, bool],
+        inconclusive: Iterable[str] = (),
+        margins: Mapping[str, float] | None = None,
+    ) -> None:
+        """The verdicts at ``level``; an ``inconclusive`` tier must be given as not passed."""
         missing = set(self.tiers) - set(passed)
         if missing:
             raise ValueError(f"level {level}: no verdict for tiers {sorted(missing)}")
+        unsure = set(inconclusive)
+        if any(passed.get(t) for t in unsure):
+            raise ValueError(f"level {level}: an inconclusive tier cannot pass")
         self.measured[level] = {t: bool(passed[t]) for t in self.tiers}
+        if unsure:
+            self.inconclusive[level] = unsure
+        if margins:
+            self.margins[level] = {t: m for t, m in margins.items() if math.isfinite(m)}
+
+    def answer(self, tier: str) -> int:
+        """The tier's answer so far: its highest passing level below its lowest failing one."""
+        return self._bracket(tier)[0]
+
+    def open_at(self, level: int) -> list[str]:
+        """Tiers whose answer a verdict at ``level`` can still change (it lies inside their bracket).
+
+        For the others the answer is implied (monotone SLOs): a tier that already failed lower
+        fails here, one that passed higher passes. The conductor re-measures an inconclusive level
+        and stops a clearly failing one early on these tiers only.
+        """
+        out = []
+        for tier in self.tiers:
+            lo, hi = self._bracket(tier)
+            top = min(hi, self.ceiling + 1) if hi is not None else self.ceiling + 1
+            if lo < level < top:
+                out.append(tier)
+        return out
 
     def _bracket(self, tier: str) -> tuple[int, int | None]:
         failing = [lvl for lvl, v in self.measured.items() if not v[tier]]
@@ -106,9 +149,27 @@ class ConcurrencySearch:
             lo, hi = self._bracket(t)
             return lo, min(hi, self.ceiling + 1) if hi is not None else self.ceiling + 1
 
-        lo, hi = max((bracket(t) for t in open_tiers), key=lambda b: b[1] - b[0])
-        # lo < mid < hi because the bracket is wider than the resolution (>= 1 agent).
-        return (lo + hi) // 2
+        tier, (lo, hi) = max(((t, bracket(t)) for t in open_tiers), key=lambda tb: tb[1][1] - tb[1][0])
+        return self._split(tier, lo, hi)
+
+    def _split(self, tier: str, lo: int, hi: int) -> int:
+        """The next level inside (lo, hi): where the margin crosses zero, else the midpoint.
+
+        SLO margins fall smoothly with load, so linear interpolation between the bracket's ends
+        usually lands next to the answer, and the next step confirms it: about two levels per
+        tier instead of log2(bracket). The guess is kept in the bracket's middle half, so an
+        unlucky one still shrinks the bracket by a quarter; without both margins it bisects.
+        """
+        mid = (lo + hi) // 2
+        m_lo = self.margins.get(lo, {}).get(tier)
+        m_hi = self.margins.get(hi, {}).get(tier)
+        if m_lo is None or m_hi is None or not m_lo > 0 > m_hi:
+            return mid
+        guess = lo + (hi - lo) * m_lo / (m_lo - m_hi)
+        quarter = (hi - lo) / 4
+        level = round(min(max(guess, lo + quarter), hi - quarter))
+        # lo < level < hi because the bracket is wider than the resolution (>= 1 agent).
+        return min(max(level, lo + 1), hi - 1)
 
     def results(self) -> list[TierResult]:
         out = []
@@ -124,6 +185,7 @@ class ConcurrencySearch:
                     non_monotone=bool(above),
                     passing_above_failure=above,
                     client_limited=bool(self.invalid) and (hi is None or hi > self.ceiling),
+                    inconclusive=hi is not None and tier in self.inconclusive.get(hi, ()),
                 )
             )
         return out

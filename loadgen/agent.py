@@ -102,6 +102,7 @@ class AgentEnv:
     tools: ToolRunner
     state: LevelState
     prompts: PromptBuilder = field(default_factory=PromptBuilder)
+    shard: int = 0  # this load generator's shard index: the judge keeps one sketch per shard
 
 
 class Agent:
@@ -177,10 +178,12 @@ class Agent:
         except asyncio.CancelledError:
             close = None if exchange.complete else (state.close_mono or time.monotonic())
             record = build_record(key, exchange, in_window=in_window, close_mono=close)
+            record.shard = self._env.shard
             chat.end(record)
             state.done(record)
             raise
         record = build_record(key, exchange, in_window=in_window)
+        record.shard = self._env.shard
         chat.end(record)
         state.done(record)
         if not self._warm:

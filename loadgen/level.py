@@ -313,6 +313,7 @@ class LevelRunner:
             self._tools,
             self.state,
             self._prompts,
+            spec.shard_index,
         )
         n = self._slot_count
         loop = asyncio.get_running_loop()

@@ -21,7 +21,7 @@ import json
 import logging
 import signal
 import sys
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from typing import Any, Protocol
 
 import grpc
@@ -57,7 +57,11 @@ class Service(Protocol):
         ...
 
     async def stop(self) -> None:
-        """Release resources after the server stopped; must not lose acknowledged data."""
+        """Release resources after the server stopped; must not lose acknowledged data.
+
+        Optional: ``ready_fields() -> Mapping[str, Any]`` adds keys (such as ``http_port``) to the
+        ready line, for listeners the service opens itself in ``start``.
+        """
         ...
 
 
@@ -86,8 +90,8 @@ async def in_process(service: Service) -> AsyncIterator[grpc.aio.Channel]:
         await service.stop()
 
 
-def _ready_line(name: str, grpc_port: int, metrics_port: int) -> None:
-    line = {"event": "ready", "service": name, "grpc_port": grpc_port, "metrics_port": metrics_port}
+def _ready_line(name: str, grpc_port: int, metrics_port: int, extra: Mapping[str, Any]) -> None:
+    line = {"event": "ready", "service": name, "grpc_port": grpc_port, "metrics_port": metrics_port, **extra}
     sys.stdout.write(json.dumps(line) + "\n")
     sys.stdout.flush()
 
@@ -120,7 +124,10 @@ async def serve(
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     log.info("%s serving gRPC on %s:%d, metrics on %d", name, config.host, grpc_port, metrics_port)
-    _ready_line(name, grpc_port, metrics_port)
+    # A service with more listeners than gRPC and metrics (the judge's HTTP API) reports their
+    # bound ports through an optional ``ready_fields()``.
+    extra = getattr(service, "ready_fields", None)
+    _ready_line(name, grpc_port, metrics_port, extra() if callable(extra) else {})
     try:
         await stop.wait()
     finally:

@@ -20,6 +20,7 @@ class Verdict(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     VERDICT_PASS: _ClassVar[Verdict]
     VERDICT_FAIL: _ClassVar[Verdict]
     VERDICT_INSUFFICIENT: _ClassVar[Verdict]
+    VERDICT_INCONCLUSIVE: _ClassVar[Verdict]
 REQUEST_STATUS_UNSPECIFIED: RequestStatus
 REQUEST_STATUS_OK: RequestStatus
 REQUEST_STATUS_FAILED: RequestStatus
@@ -28,6 +29,7 @@ VERDICT_UNSPECIFIED: Verdict
 VERDICT_PASS: Verdict
 VERDICT_FAIL: Verdict
 VERDICT_INSUFFICIENT: Verdict
+VERDICT_INCONCLUSIVE: Verdict
 
 class ToolCall(_message.Message):
     __slots__ = ("name", "tool_class", "recorded_duration_s")
@@ -89,7 +91,7 @@ class Trajectory(_message.Message):
     def __init__(self, id: _Optional[str] = ..., dataset: _Optional[str] = ..., phases: _Optional[_Iterable[_Union[Phase, _Mapping]]] = ..., index: _Optional[int] = ..., meta: _Optional[_Mapping[str, str]] = ...) -> None: ...
 
 class RequestRecord(_message.Message):
-    __slots__ = ("record_id", "run_id", "level", "agent", "trajectory_id", "phase", "turn", "status", "failure_class", "in_window", "send_unix_s", "has_first_token", "ttft_s", "ttfa_s", "first_to_last_s", "output_tokens", "first_chunk_tokens", "prompt_tokens", "cached_tokens", "waited_s", "http_status", "chunks", "max_chunk_gap_s")
+    __slots__ = ("record_id", "run_id", "level", "agent", "trajectory_id", "phase", "turn", "status", "failure_class", "in_window", "send_unix_s", "has_first_token", "ttft_s", "ttfa_s", "first_to_last_s", "output_tokens", "first_chunk_tokens", "prompt_tokens", "cached_tokens", "waited_s", "http_status", "chunks", "max_chunk_gap_s", "shard")
     RECORD_ID_FIELD_NUMBER: _ClassVar[int]
     RUN_ID_FIELD_NUMBER: _ClassVar[int]
     LEVEL_FIELD_NUMBER: _ClassVar[int]
@@ -113,6 +115,7 @@ class RequestRecord(_message.Message):
     HTTP_STATUS_FIELD_NUMBER: _ClassVar[int]
     CHUNKS_FIELD_NUMBER: _ClassVar[int]
     MAX_CHUNK_GAP_S_FIELD_NUMBER: _ClassVar[int]
+    SHARD_FIELD_NUMBER: _ClassVar[int]
     record_id: str
     run_id: str
     level: int
@@ -136,7 +139,8 @@ class RequestRecord(_message.Message):
     http_status: int
     chunks: int
     max_chunk_gap_s: float
-    def __init__(self, record_id: _Optional[str] = ..., run_id: _Optional[str] = ..., level: _Optional[int] = ..., agent: _Optional[int] = ..., trajectory_id: _Optional[str] = ..., phase: _Optional[int] = ..., turn: _Optional[int] = ..., status: _Optional[_Union[RequestStatus, str]] = ..., failure_class: _Optional[str] = ..., in_window: _Optional[bool] = ..., send_unix_s: _Optional[float] = ..., has_first_token: _Optional[bool] = ..., ttft_s: _Optional[float] = ..., ttfa_s: _Optional[float] = ..., first_to_last_s: _Optional[float] = ..., output_tokens: _Optional[int] = ..., first_chunk_tokens: _Optional[int] = ..., prompt_tokens: _Optional[int] = ..., cached_tokens: _Optional[int] = ..., waited_s: _Optional[float] = ..., http_status: _Optional[int] = ..., chunks: _Optional[int] = ..., max_chunk_gap_s: _Optional[float] = ...) -> None: ...
+    shard: int
+    def __init__(self, record_id: _Optional[str] = ..., run_id: _Optional[str] = ..., level: _Optional[int] = ..., agent: _Optional[int] = ..., trajectory_id: _Optional[str] = ..., phase: _Optional[int] = ..., turn: _Optional[int] = ..., status: _Optional[_Union[RequestStatus, str]] = ..., failure_class: _Optional[str] = ..., in_window: _Optional[bool] = ..., send_unix_s: _Optional[float] = ..., has_first_token: _Optional[bool] = ..., ttft_s: _Optional[float] = ..., ttfa_s: _Optional[float] = ..., first_to_last_s: _Optional[float] = ..., output_tokens: _Optional[int] = ..., first_chunk_tokens: _Optional[int] = ..., prompt_tokens: _Optional[int] = ..., cached_tokens: _Optional[int] = ..., waited_s: _Optional[float] = ..., http_status: _Optional[int] = ..., chunks: _Optional[int] = ..., max_chunk_gap_s: _Optional[float] = ..., shard: _Optional[int] = ...) -> None: ...
 
 class SloTier(_message.Message):
     __slots__ = ("name", "min_output_speed", "max_ttft_s")
@@ -149,7 +153,7 @@ class SloTier(_message.Message):
     def __init__(self, name: _Optional[str] = ..., min_output_speed: _Optional[float] = ..., max_ttft_s: _Optional[float] = ...) -> None: ...
 
 class TierVerdict(_message.Message):
-    __slots__ = ("tier", "verdict", "p95_ttft_s", "p25_output_speed", "ttft_samples", "speed_samples", "reason")
+    __slots__ = ("tier", "verdict", "p95_ttft_s", "p25_output_speed", "ttft_samples", "speed_samples", "reason", "p95_ttft_low_s", "p95_ttft_high_s", "p25_speed_low", "p25_speed_high", "confidence")
     TIER_FIELD_NUMBER: _ClassVar[int]
     VERDICT_FIELD_NUMBER: _ClassVar[int]
     P95_TTFT_S_FIELD_NUMBER: _ClassVar[int]
@@ -157,6 +161,11 @@ class TierVerdict(_message.Message):
     TTFT_SAMPLES_FIELD_NUMBER: _ClassVar[int]
     SPEED_SAMPLES_FIELD_NUMBER: _ClassVar[int]
     REASON_FIELD_NUMBER: _ClassVar[int]
+    P95_TTFT_LOW_S_FIELD_NUMBER: _ClassVar[int]
+    P95_TTFT_HIGH_S_FIELD_NUMBER: _ClassVar[int]
+    P25_SPEED_LOW_FIELD_NUMBER: _ClassVar[int]
+    P25_SPEED_HIGH_FIELD_NUMBER: _ClassVar[int]
+    CONFIDENCE_FIELD_NUMBER: _ClassVar[int]
     tier: SloTier
     verdict: Verdict
     p95_ttft_s: float
@@ -164,10 +173,15 @@ class TierVerdict(_message.Message):
     ttft_samples: int
     speed_samples: int
     reason: str
-    def __init__(self, tier: _Optional[_Union[SloTier, _Mapping]] = ..., verdict: _Optional[_Union[Verdict, str]] = ..., p95_ttft_s: _Optional[float] = ..., p25_output_speed: _Optional[float] = ..., ttft_samples: _Optional[int] = ..., speed_samples: _Optional[int] = ..., reason: _Optional[str] = ...) -> None: ...
+    p95_ttft_low_s: float
+    p95_ttft_high_s: float
+    p25_speed_low: float
+    p25_speed_high: float
+    confidence: float
+    def __init__(self, tier: _Optional[_Union[SloTier, _Mapping]] = ..., verdict: _Optional[_Union[Verdict, str]] = ..., p95_ttft_s: _Optional[float] = ..., p25_output_speed: _Optional[float] = ..., ttft_samples: _Optional[int] = ..., speed_samples: _Optional[int] = ..., reason: _Optional[str] = ..., p95_ttft_low_s: _Optional[float] = ..., p95_ttft_high_s: _Optional[float] = ..., p25_speed_low: _Optional[float] = ..., p25_speed_high: _Optional[float] = ..., confidence: _Optional[float] = ...) -> None: ...
 
 class LevelVerdict(_message.Message):
-    __slots__ = ("run_id", "level", "tiers", "records_total", "records_window", "failed", "censored", "output_tokens_per_s", "complete", "expected_records")
+    __slots__ = ("run_id", "level", "tiers", "records_total", "records_window", "failed", "censored", "output_tokens_per_s", "complete", "expected_records", "shards", "preview", "run_ids")
     RUN_ID_FIELD_NUMBER: _ClassVar[int]
     LEVEL_FIELD_NUMBER: _ClassVar[int]
     TIERS_FIELD_NUMBER: _ClassVar[int]
@@ -178,6 +192,9 @@ class LevelVerdict(_message.Message):
     OUTPUT_TOKENS_PER_S_FIELD_NUMBER: _ClassVar[int]
     COMPLETE_FIELD_NUMBER: _ClassVar[int]
     EXPECTED_RECORDS_FIELD_NUMBER: _ClassVar[int]
+    SHARDS_FIELD_NUMBER: _ClassVar[int]
+    PREVIEW_FIELD_NUMBER: _ClassVar[int]
+    RUN_IDS_FIELD_NUMBER: _ClassVar[int]
     run_id: str
     level: int
     tiers: _containers.RepeatedCompositeFieldContainer[TierVerdict]
@@ -188,7 +205,10 @@ class LevelVerdict(_message.Message):
     output_tokens_per_s: float
     complete: bool
     expected_records: int
-    def __init__(self, run_id: _Optional[str] = ..., level: _Optional[int] = ..., tiers: _Optional[_Iterable[_Union[TierVerdict, _Mapping]]] = ..., records_total: _Optional[int] = ..., records_window: _Optional[int] = ..., failed: _Optional[int] = ..., censored: _Optional[int] = ..., output_tokens_per_s: _Optional[float] = ..., complete: _Optional[bool] = ..., expected_records: _Optional[int] = ...) -> None: ...
+    shards: int
+    preview: bool
+    run_ids: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, run_id: _Optional[str] = ..., level: _Optional[int] = ..., tiers: _Optional[_Iterable[_Union[TierVerdict, _Mapping]]] = ..., records_total: _Optional[int] = ..., records_window: _Optional[int] = ..., failed: _Optional[int] = ..., censored: _Optional[int] = ..., output_tokens_per_s: _Optional[float] = ..., complete: _Optional[bool] = ..., expected_records: _Optional[int] = ..., shards: _Optional[int] = ..., preview: _Optional[bool] = ..., run_ids: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class GpuPower(_message.Message):
     __slots__ = ("gpu", "uuid", "hostname", "model_name", "mean_power_w", "energy_j", "method")

@@ -25,23 +25,39 @@ _sym_db = _symbol_database.Default()
 from agentperf.v1 import common_pb2 as agentperf_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18\x61gentperf/v1/judge.proto\x12\x0c\x61gentperf.v1\x1a\x19\x61gentperf/v1/common.proto\"5\n\rIngestSummary\x12\x10\n\x08\x61\x63\x63\x65pted\x18\x01 \x01(\x03\x12\x12\n\nduplicates\x18\x02 \x01(\x03\"\x98\x01\n\x0f\x45valuateRequest\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\r\n\x05level\x18\x02 \x01(\x05\x12$\n\x05tiers\x18\x03 \x03(\x0b\x32\x15.agentperf.v1.SloTier\x12\x16\n\x0e\x65xpect_records\x18\x04 \x01(\x03\x12\x16\n\x0ewait_timeout_s\x18\x05 \x01(\x01\x12\x10\n\x08window_s\x18\x06 \x01(\x01\"$\n\x12GetRunStatsRequest\x12\x0e\n\x06run_id\x18\x01 \x01(\t\",\n\nLevelCount\x12\r\n\x05level\x18\x01 \x01(\x05\x12\x0f\n\x07records\x18\x02 \x01(\x03\"U\n\x08RunStats\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x0f\n\x07records\x18\x02 \x01(\x03\x12(\n\x06levels\x18\x03 \x03(\x0b\x32\x18.agentperf.v1.LevelCount2\xe4\x01\n\x05Judge\x12K\n\rIngestRecords\x12\x1b.agentperf.v1.RequestRecord\x1a\x1b.agentperf.v1.IngestSummary(\x01\x12\x45\n\x08\x45valuate\x12\x1d.agentperf.v1.EvaluateRequest\x1a\x1a.agentperf.v1.LevelVerdict\x12G\n\x0bGetRunStats\x12 .agentperf.v1.GetRunStatsRequest\x1a\x16.agentperf.v1.RunStatsb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18\x61gentperf/v1/judge.proto\x12\x0c\x61gentperf.v1\x1a\x19\x61gentperf/v1/common.proto\"5\n\rIngestSummary\x12\x10\n\x08\x61\x63\x63\x65pted\x18\x01 \x01(\x03\x12\x12\n\nduplicates\x18\x02 \x01(\x03\"\xd4\x01\n\x0f\x45valuateRequest\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\r\n\x05level\x18\x02 \x01(\x05\x12$\n\x05tiers\x18\x03 \x03(\x0b\x32\x15.agentperf.v1.SloTier\x12\x16\n\x0e\x65xpect_records\x18\x04 \x01(\x03\x12\x16\n\x0ewait_timeout_s\x18\x05 \x01(\x01\x12\x10\n\x08window_s\x18\x06 \x01(\x01\x12\x0f\n\x07preview\x18\x07 \x01(\x08\x12\x12\n\nconfidence\x18\x08 \x01(\x01\x12\x15\n\rmerge_run_ids\x18\t \x03(\t\"$\n\x12GetRunStatsRequest\x12\x0e\n\x06run_id\x18\x01 \x01(\t\",\n\nLevelCount\x12\r\n\x05level\x18\x01 \x01(\x05\x12\x0f\n\x07records\x18\x02 \x01(\x03\"U\n\x08RunStats\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x0f\n\x07records\x18\x02 \x01(\x03\x12(\n\x06levels\x18\x03 \x03(\x0b\x32\x18.agentperf.v1.LevelCount\"w\n\x0eQuantileSketch\x12\x19\n\x11relative_accuracy\x18\x01 \x01(\x01\x12\x12\n\nzero_count\x18\x02 \x01(\x03\x12\x0c\n\x04keys\x18\x03 \x03(\x11\x12\x0e\n\x06\x63ounts\x18\x04 \x03(\x03\x12\x0b\n\x03min\x18\x05 \x01(\x01\x12\x0b\n\x03max\x18\x06 \x01(\x01\"\xb2\x02\n\x0eLevelAggregate\x12\x15\n\rrecords_total\x18\x01 \x01(\x03\x12\x16\n\x0erecords_window\x18\x02 \x01(\x03\x12\x0e\n\x06\x66\x61iled\x18\x03 \x01(\x03\x12\x10\n\x08no_token\x18\x04 \x01(\x03\x12\x10\n\x08\x63\x65nsored\x18\x05 \x01(\x03\x12\x18\n\x10\x63\x65nsored_waits_s\x18\x06 \x03(\x01\x12\x15\n\routput_tokens\x18\x07 \x01(\x03\x12\x19\n\x11\x66irst_send_unix_s\x18\x08 \x01(\x01\x12\x18\n\x10last_seen_unix_s\x18\t \x01(\x01\x12*\n\x04ttft\x18\n \x01(\x0b\x32\x1c.agentperf.v1.QuantileSketch\x12+\n\x05speed\x18\x0b \x01(\x0b\x32\x1c.agentperf.v1.QuantileSketch\"\x91\x02\n\nTierAnswer\x12#\n\x04tier\x18\x01 \x01(\x0b\x32\x15.agentperf.v1.SloTier\x12\x12\n\nmax_agents\x18\x02 \x01(\x05\x12\x16\n\x0elowest_failing\x18\x03 \x01(\x05\x12\x11\n\tconverged\x18\x04 \x01(\x08\x12\x14\n\x0cinconclusive\x18\x05 \x01(\x08\x12\x16\n\x0e\x63lient_limited\x18\x06 \x01(\x08\x12\x14\n\x0cnon_monotone\x18\x07 \x01(\x08\x12\x16\n\x0e\x61gents_per_gpu\x18\x08 \x01(\x01\x12\x15\n\ragents_per_mw\x18\t \x01(\x01\x12\x12\n\np95_ttft_s\x18\n \x01(\x01\x12\x18\n\x10p25_output_speed\x18\x0b \x01(\x01\"c\n\x08GateRule\x12\x0c\n\x04tier\x18\x01 \x01(\t\x12\x12\n\nmin_agents\x18\x02 \x01(\x05\x12\x1a\n\x12min_agents_per_gpu\x18\x03 \x01(\x01\x12\x19\n\x11min_agents_per_mw\x18\x04 \x01(\x01\"\xda\x02\n\x08RunState\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12%\n\x05phase\x18\x02 \x01(\x0e\x32\x16.agentperf.v1.RunPhase\x12\'\n\x05tiers\x18\x03 \x03(\x0b\x32\x18.agentperf.v1.TierAnswer\x12$\n\x04gate\x18\x04 \x03(\x0b\x32\x16.agentperf.v1.GateRule\x12\x0c\n\x04gpus\x18\x05 \x01(\x05\x12\x13\n\x0bgpu_seconds\x18\x06 \x01(\x01\x12\x16\n\x0estarted_unix_s\x18\x07 \x01(\x01\x12\x16\n\x0eupdated_unix_s\x18\x08 \x01(\x01\x12\x0f\n\x07message\x18\t \x01(\t\x12\x17\n\x0flevels_measured\x18\n \x01(\x05\x12\x15\n\rcurrent_level\x18\x0b \x01(\x05\x12\x13\n\x0breport_path\x18\x0c \x01(\t\x12\x0e\n\x06target\x18\r \x01(\t\x12\x0f\n\x07\x64\x61taset\x18\x0e \x01(\t\"\x10\n\x0ePutRunResponse\"\x1f\n\rGetRunRequest\x12\x0e\n\x06run_id\x18\x01 \x01(\t*\x84\x01\n\x08RunPhase\x12\x19\n\x15RUN_PHASE_UNSPECIFIED\x10\x00\x12\x15\n\x11RUN_PHASE_RUNNING\x10\x01\x12\x16\n\x12RUN_PHASE_FINISHED\x10\x02\x12\x19\n\x15RUN_PHASE_INTERRUPTED\x10\x03\x12\x13\n\x0fRUN_PHASE_ERROR\x10\x04\x32\xe3\x02\n\x05Judge\x12K\n\rIngestRecords\x12\x1b.agentperf.v1.RequestRecord\x1a\x1b.agentperf.v1.IngestSummary(\x01\x12\x45\n\x08\x45valuate\x12\x1d.agentperf.v1.EvaluateRequest\x1a\x1a.agentperf.v1.LevelVerdict\x12G\n\x0bGetRunStats\x12 .agentperf.v1.GetRunStatsRequest\x1a\x16.agentperf.v1.RunStats\x12>\n\x06PutRun\x12\x16.agentperf.v1.RunState\x1a\x1c.agentperf.v1.PutRunResponse\x12=\n\x06GetRun\x12\x1b.agentperf.v1.GetRunRequest\x1a\x16.agentperf.v1.RunStateb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'agentperf.v1.judge_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
+  _globals['_RUNPHASE']._serialized_start=1718
+  _globals['_RUNPHASE']._serialized_end=1850
   _globals['_INGESTSUMMARY']._serialized_start=69
   _globals['_INGESTSUMMARY']._serialized_end=122
   _globals['_EVALUATEREQUEST']._serialized_start=125
-  _globals['_EVALUATEREQUEST']._serialized_end=277
-  _globals['_GETRUNSTATSREQUEST']._serialized_start=279
-  _globals['_GETRUNSTATSREQUEST']._serialized_end=315
-  _globals['_LEVELCOUNT']._serialized_start=317
-  _globals['_LEVELCOUNT']._serialized_end=361
-  _globals['_RUNSTATS']._serialized_start=363
-  _globals['_RUNSTATS']._serialized_end=448
-  _globals['_JUDGE']._serialized_start=451
-  _globals['_JUDGE']._serialized_end=679
+  _globals['_EVALUATEREQUEST']._serialized_end=337
+  _globals['_GETRUNSTATSREQUEST']._serialized_start=339
+  _globals['_GETRUNSTATSREQUEST']._serialized_end=375
+  _globals['_LEVELCOUNT']._serialized_start=377
+  _globals['_LEVELCOUNT']._serialized_end=421
+  _globals['_RUNSTATS']._serialized_start=423
+  _globals['_RUNSTATS']._serialized_end=508
+  _globals['_QUANTILESKETCH']._serialized_start=510
+  _globals['_QUANTILESKETCH']._serialized_end=629
+  _globals['_LEVELAGGREGATE']._serialized_start=632
+  _globals['_LEVELAGGREGATE']._serialized_end=938
+  _globals['_TIERANSWER']._serialized_start=941
+  _globals['_TIERANSWER']._serialized_end=1214
+  _globals['_GATERULE']._serialized_start=1216
+  _globals['_GATERULE']._serialized_end=1315
+  _globals['_RUNSTATE']._serialized_start=1318
+  _globals['_RUNSTATE']._serialized_end=1664
+  _globals['_PUTRUNRESPONSE']._serialized_start=1666
+  _globals['_PUTRUNRESPONSE']._serialized_end=1682
+  _globals['_GETRUNREQUEST']._serialized_start=1684
+  _globals['_GETRUNREQUEST']._serialized_end=1715
+  _globals['_JUDGE']._serialized_start=1853
+  _globals['_JUDGE']._serialized_end=2208
 # @@protoc_insertion_point(module_scope)

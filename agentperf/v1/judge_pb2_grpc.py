@@ -50,13 +50,24 @@ class JudgeStub:
                 request_serializer=agentperf_dot_v1_dot_judge__pb2.GetRunStatsRequest.SerializeToString,
                 response_deserializer=agentperf_dot_v1_dot_judge__pb2.RunStats.FromString,
                 _registered_method=True)
+        self.PutRun = channel.unary_unary(
+                '/agentperf.v1.Judge/PutRun',
+                request_serializer=agentperf_dot_v1_dot_judge__pb2.RunState.SerializeToString,
+                response_deserializer=agentperf_dot_v1_dot_judge__pb2.PutRunResponse.FromString,
+                _registered_method=True)
+        self.GetRun = channel.unary_unary(
+                '/agentperf.v1.Judge/GetRun',
+                request_serializer=agentperf_dot_v1_dot_judge__pb2.GetRunRequest.SerializeToString,
+                response_deserializer=agentperf_dot_v1_dot_judge__pb2.RunState.FromString,
+                _registered_method=True)
 
 
 class JudgeServicer:
     """Missing associated documentation comment in .proto file."""
 
     def IngestRecords(self, request_iterator, context):
-        """Client streaming; idempotent on record_id, so a retried stream never double counts.
+        """Client streaming; idempotent on record_id, so a retried stream never double counts. The
+        summary is sent only after the records are durable (SQLite commit): acknowledged = kept.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -69,6 +80,20 @@ class JudgeServicer:
         raise NotImplementedError('Method not implemented!')
 
     def GetRunStats(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def PutRun(self, request, context):
+        """The conductor reports a run's phase and answers; the judge keeps the latest state and serves
+        it to gates (HTTP GET /api/v1/runs/{id}/verdict, the Flagger webhook, `agentperf gate`).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetRun(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -91,6 +116,16 @@ def add_JudgeServicer_to_server(servicer, server):
                     servicer.GetRunStats,
                     request_deserializer=agentperf_dot_v1_dot_judge__pb2.GetRunStatsRequest.FromString,
                     response_serializer=agentperf_dot_v1_dot_judge__pb2.RunStats.SerializeToString,
+            ),
+            'PutRun': grpc.unary_unary_rpc_method_handler(
+                    servicer.PutRun,
+                    request_deserializer=agentperf_dot_v1_dot_judge__pb2.RunState.FromString,
+                    response_serializer=agentperf_dot_v1_dot_judge__pb2.PutRunResponse.SerializeToString,
+            ),
+            'GetRun': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetRun,
+                    request_deserializer=agentperf_dot_v1_dot_judge__pb2.GetRunRequest.FromString,
+                    response_serializer=agentperf_dot_v1_dot_judge__pb2.RunState.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -174,6 +209,60 @@ class Judge:
             '/agentperf.v1.Judge/GetRunStats',
             agentperf_dot_v1_dot_judge__pb2.GetRunStatsRequest.SerializeToString,
             agentperf_dot_v1_dot_judge__pb2.RunStats.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PutRun(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/agentperf.v1.Judge/PutRun',
+            agentperf_dot_v1_dot_judge__pb2.RunState.SerializeToString,
+            agentperf_dot_v1_dot_judge__pb2.PutRunResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetRun(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/agentperf.v1.Judge/GetRun',
+            agentperf_dot_v1_dot_judge__pb2.GetRunRequest.SerializeToString,
+            agentperf_dot_v1_dot_judge__pb2.RunState.FromString,
             options,
             channel_credentials,
             insecure,

@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1a\x61gentperf/v1/loadgen.proto\x12\x0c\x61gentperf.v1\"\xd8\x01\n\x0fRunLevelRequest\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\r\n\x05level\x18\x02 \x01(\x05\x12\x0f\n\x07\x64\x61taset\x18\x03 \x01(\t\x12\x10\n\x08window_s\x18\x04 \x01(\x01\x12\x18\n\x10warmup_timeout_s\x18\x05 \x01(\x01\x12\x0c\n\x04seed\x18\x06 \x01(\x03\x12\x13\n\x0bshard_index\x18\x07 \x01(\x05\x12\x13\n\x0bshard_count\x18\x08 \x01(\x05\x12\x1b\n\x13min_window_requests\x18\t \x01(\x05\x12\x14\n\x0cmax_window_s\x18\n \x01(\x01\"\xda\x06\n\nLevelEvent\x12*\n\x04kind\x18\x01 \x01(\x0e\x32\x1c.agentperf.v1.LevelEventKind\x12\x11\n\telapsed_s\x18\x02 \x01(\x01\x12\x18\n\x10\x61gents_in_flight\x18\x03 \x01(\x05\x12\x15\n\rrequests_sent\x18\x04 \x01(\x03\x12\x15\n\rrequests_done\x18\x05 \x01(\x03\x12\x19\n\x11records_delivered\x18\x06 \x01(\x03\x12\x0e\n\x06\x66\x61iled\x18\x07 \x01(\x03\x12\x0f\n\x07message\x18\x08 \x01(\t\x12\x10\n\x08\x63\x65nsored\x18\t \x01(\x03\x12\x17\n\x0frecords_written\x18\n \x01(\x03\x12\x17\n\x0fwindow_requests\x18\x0b \x01(\x03\x12\x16\n\x0eloop_lag_max_s\x18\x0c \x01(\x01\x12\x0e\n\x06\x61gents\x18\r \x01(\x05\x12H\n\x11\x66\x61ilures_by_class\x18\x0e \x03(\x0b\x32-.agentperf.v1.LevelEvent.FailuresByClassEntry\x12\x10\n\x08window_s\x18\x0f \x01(\x01\x12\x13\n\x0btool_errors\x18\x10 \x01(\x03\x12\r\n\x05valid\x18\x11 \x01(\x08\x12\x16\n\x0einvalid_reason\x18\x12 \x01(\t\x12\x16\n\x0eloop_lag_p99_s\x18\x13 \x01(\x01\x12\x1d\n\x15loop_lag_window_max_s\x18\x14 \x01(\x01\x12\x14\n\x0c\x63pu_fraction\x18\x15 \x01(\x01\x12\x1a\n\x12\x61gents_active_mean\x18\x16 \x01(\x01\x12\x19\n\x11\x61gents_active_min\x18\x17 \x01(\x05\x12\x0f\n\x07workers\x18\x18 \x01(\x05\x12\x12\n\nsink_waits\x18\x19 \x01(\x03\x12\x16\n\x0erss_peak_bytes\x18\x1a \x01(\x03\x12\r\n\x05\x63pu_s\x18\x1b \x01(\x01\x12\x1c\n\x14prompt_token_samples\x18( \x01(\x03\x12\x1f\n\x17prompt_token_error_mean\x18) \x01(\x01\x12\x1e\n\x16prompt_token_error_max\x18* \x01(\x01\x12\x1e\n\x16prompt_words_per_token\x18+ \x01(\x01\x1a\x36\n\x14\x46\x61iluresByClassEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x03:\x02\x38\x01\"!\n\x0fGetStatsRequest\x12\x0e\n\x06run_id\x18\x01 \x01(\t\"o\n\tLoadStats\x12\x15\n\rrequests_sent\x18\x01 \x01(\x03\x12\x19\n\x11records_delivered\x18\x02 \x01(\x03\x12\x0e\n\x06\x66\x61iled\x18\x03 \x01(\x03\x12\x10\n\x08\x63\x65nsored\x18\x04 \x01(\x03\x12\x0e\n\x06levels\x18\x05 \x01(\x05*\xd0\x01\n\x0eLevelEventKind\x12 \n\x1cLEVEL_EVENT_KIND_UNSPECIFIED\x10\x00\x12\x1c\n\x18LEVEL_EVENT_KIND_STARTED\x10\x01\x12 \n\x1cLEVEL_EVENT_KIND_WINDOW_OPEN\x10\x02\x12\x1d\n\x19LEVEL_EVENT_KIND_PROGRESS\x10\x03\x12\"\n\x1eLEVEL_EVENT_KIND_WINDOW_CLOSED\x10\x04\x12\x19\n\x15LEVEL_EVENT_KIND_DONE\x10\x05\x32\x9a\x01\n\rLoadGenerator\x12\x45\n\x08RunLevel\x12\x1d.agentperf.v1.RunLevelRequest\x1a\x18.agentperf.v1.LevelEvent0\x01\x12\x42\n\x08GetStats\x12\x1d.agentperf.v1.GetStatsRequest\x1a\x17.agentperf.v1.LoadStatsb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1a\x61gentperf/v1/loadgen.proto\x12\x0c\x61gentperf.v1\"A\n\x10StopLevelRequest\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\r\n\x05level\x18\x02 \x01(\x05\x12\x0e\n\x06reason\x18\x03 \x01(\t\"$\n\x11StopLevelResponse\x12\x0f\n\x07stopped\x18\x01 \x01(\x08\"\xd8\x01\n\x0fRunLevelRequest\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\r\n\x05level\x18\x02 \x01(\x05\x12\x0f\n\x07\x64\x61taset\x18\x03 \x01(\t\x12\x10\n\x08window_s\x18\x04 \x01(\x01\x12\x18\n\x10warmup_timeout_s\x18\x05 \x01(\x01\x12\x0c\n\x04seed\x18\x06 \x01(\x03\x12\x13\n\x0bshard_index\x18\x07 \x01(\x05\x12\x13\n\x0bshard_count\x18\x08 \x01(\x05\x12\x1b\n\x13min_window_requests\x18\t \x01(\x05\x12\x14\n\x0cmax_window_s\x18\n \x01(\x01\"\xda\x06\n\nLevelEvent\x12*\n\x04kind\x18\x01 \x01(\x0e\x32\x1c.agentperf.v1.LevelEventKind\x12\x11\n\telapsed_s\x18\x02 \x01(\x01\x12\x18\n\x10\x61gents_in_flight\x18\x03 \x01(\x05\x12\x15\n\rrequests_sent\x18\x04 \x01(\x03\x12\x15\n\rrequests_done\x18\x05 \x01(\x03\x12\x19\n\x11records_delivered\x18\x06 \x01(\x03\x12\x0e\n\x06\x66\x61iled\x18\x07 \x01(\x03\x12\x0f\n\x07message\x18\x08 \x01(\t\x12\x10\n\x08\x63\x65nsored\x18\t \x01(\x03\x12\x17\n\x0frecords_written\x18\n \x01(\x03\x12\x17\n\x0fwindow_requests\x18\x0b \x01(\x03\x12\x16\n\x0eloop_lag_max_s\x18\x0c \x01(\x01\x12\x0e\n\x06\x61gents\x18\r \x01(\x05\x12H\n\x11\x66\x61ilures_by_class\x18\x0e \x03(\x0b\x32-.agentperf.v1.LevelEvent.FailuresByClassEntry\x12\x10\n\x08window_s\x18\x0f \x01(\x01\x12\x13\n\x0btool_errors\x18\x10 \x01(\x03\x12\r\n\x05valid\x18\x11 \x01(\x08\x12\x16\n\x0einvalid_reason\x18\x12 \x01(\t\x12\x16\n\x0eloop_lag_p99_s\x18\x13 \x01(\x01\x12\x1d\n\x15loop_lag_window_max_s\x18\x14 \x01(\x01\x12\x14\n\x0c\x63pu_fraction\x18\x15 \x01(\x01\x12\x1a\n\x12\x61gents_active_mean\x18\x16 \x01(\x01\x12\x19\n\x11\x61gents_active_min\x18\x17 \x01(\x05\x12\x0f\n\x07workers\x18\x18 \x01(\x05\x12\x12\n\nsink_waits\x18\x19 \x01(\x03\x12\x16\n\x0erss_peak_bytes\x18\x1a \x01(\x03\x12\r\n\x05\x63pu_s\x18\x1b \x01(\x01\x12\x1c\n\x14prompt_token_samples\x18( \x01(\x03\x12\x1f\n\x17prompt_token_error_mean\x18) \x01(\x01\x12\x1e\n\x16prompt_token_error_max\x18* \x01(\x01\x12\x1e\n\x16prompt_words_per_token\x18+ \x01(\x01\x1a\x36\n\x14\x46\x61iluresByClassEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x03:\x02\x38\x01\"!\n\x0fGetStatsRequest\x12\x0e\n\x06run_id\x18\x01 \x01(\t\"o\n\tLoadStats\x12\x15\n\rrequests_sent\x18\x01 \x01(\x03\x12\x19\n\x11records_delivered\x18\x02 \x01(\x03\x12\x0e\n\x06\x66\x61iled\x18\x03 \x01(\x03\x12\x10\n\x08\x63\x65nsored\x18\x04 \x01(\x03\x12\x0e\n\x06levels\x18\x05 \x01(\x05*\xd0\x01\n\x0eLevelEventKind\x12 \n\x1cLEVEL_EVENT_KIND_UNSPECIFIED\x10\x00\x12\x1c\n\x18LEVEL_EVENT_KIND_STARTED\x10\x01\x12 \n\x1cLEVEL_EVENT_KIND_WINDOW_OPEN\x10\x02\x12\x1d\n\x19LEVEL_EVENT_KIND_PROGRESS\x10\x03\x12\"\n\x1eLEVEL_EVENT_KIND_WINDOW_CLOSED\x10\x04\x12\x19\n\x15LEVEL_EVENT_KIND_DONE\x10\x05\x32\xe8\x01\n\rLoadGenerator\x12\x45\n\x08RunLevel\x12\x1d.agentperf.v1.RunLevelRequest\x1a\x18.agentperf.v1.LevelEvent0\x01\x12\x42\n\x08GetStats\x12\x1d.agentperf.v1.GetStatsRequest\x1a\x17.agentperf.v1.LoadStats\x12L\n\tStopLevel\x12\x1e.agentperf.v1.StopLevelRequest\x1a\x1f.agentperf.v1.StopLevelResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -33,18 +33,22 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_LEVELEVENT_FAILURESBYCLASSENTRY']._loaded_options = None
   _globals['_LEVELEVENT_FAILURESBYCLASSENTRY']._serialized_options = b'8\001'
-  _globals['_LEVELEVENTKIND']._serialized_start=1273
-  _globals['_LEVELEVENTKIND']._serialized_end=1481
-  _globals['_RUNLEVELREQUEST']._serialized_start=45
-  _globals['_RUNLEVELREQUEST']._serialized_end=261
-  _globals['_LEVELEVENT']._serialized_start=264
-  _globals['_LEVELEVENT']._serialized_end=1122
-  _globals['_LEVELEVENT_FAILURESBYCLASSENTRY']._serialized_start=1068
-  _globals['_LEVELEVENT_FAILURESBYCLASSENTRY']._serialized_end=1122
-  _globals['_GETSTATSREQUEST']._serialized_start=1124
-  _globals['_GETSTATSREQUEST']._serialized_end=1157
-  _globals['_LOADSTATS']._serialized_start=1159
-  _globals['_LOADSTATS']._serialized_end=1270
-  _globals['_LOADGENERATOR']._serialized_start=1484
-  _globals['_LOADGENERATOR']._serialized_end=1638
+  _globals['_LEVELEVENTKIND']._serialized_start=1378
+  _globals['_LEVELEVENTKIND']._serialized_end=1586
+  _globals['_STOPLEVELREQUEST']._serialized_start=44
+  _globals['_STOPLEVELREQUEST']._serialized_end=109
+  _globals['_STOPLEVELRESPONSE']._serialized_start=111
+  _globals['_STOPLEVELRESPONSE']._serialized_end=147
+  _globals['_RUNLEVELREQUEST']._serialized_start=150
+  _globals['_RUNLEVELREQUEST']._serialized_end=366
+  _globals['_LEVELEVENT']._serialized_start=369
+  _globals['_LEVELEVENT']._serialized_end=1227
+  _globals['_LEVELEVENT_FAILURESBYCLASSENTRY']._serialized_start=1173
+  _globals['_LEVELEVENT_FAILURESBYCLASSENTRY']._serialized_end=1227
+  _globals['_GETSTATSREQUEST']._serialized_start=1229
+  _globals['_GETSTATSREQUEST']._serialized_end=1262
+  _globals['_LOADSTATS']._serialized_start=1264
+  _globals['_LOADSTATS']._serialized_end=1375
+  _globals['_LOADGENERATOR']._serialized_start=1589
+  _globals['_LOADGENERATOR']._serialized_end=1821
 # @@protoc_insertion_point(module_scope)

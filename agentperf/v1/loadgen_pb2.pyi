@@ -22,6 +22,22 @@ LEVEL_EVENT_KIND_PROGRESS: LevelEventKind
 LEVEL_EVENT_KIND_WINDOW_CLOSED: LevelEventKind
 LEVEL_EVENT_KIND_DONE: LevelEventKind
 
+class StopLevelRequest(_message.Message):
+    __slots__ = ("run_id", "level", "reason")
+    RUN_ID_FIELD_NUMBER: _ClassVar[int]
+    LEVEL_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    run_id: str
+    level: int
+    reason: str
+    def __init__(self, run_id: _Optional[str] = ..., level: _Optional[int] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class StopLevelResponse(_message.Message):
+    __slots__ = ("stopped",)
+    STOPPED_FIELD_NUMBER: _ClassVar[int]
+    stopped: bool
+    def __init__(self, stopped: _Optional[bool] = ...) -> None: ...
+
 class RunLevelRequest(_message.Message):
     __slots__ = ("run_id", "level", "dataset", "window_s", "warmup_timeout_s", "seed", "shard_index", "shard_count", "min_window_requests", "max_window_s")
     RUN_ID_FIELD_NUMBER: _ClassVar[int]

@@ -44,6 +44,11 @@ class LoadGeneratorStub:
                 request_serializer=agentperf_dot_v1_dot_loadgen__pb2.GetStatsRequest.SerializeToString,
                 response_deserializer=agentperf_dot_v1_dot_loadgen__pb2.LoadStats.FromString,
                 _registered_method=True)
+        self.StopLevel = channel.unary_unary(
+                '/agentperf.v1.LoadGenerator/StopLevel',
+                request_serializer=agentperf_dot_v1_dot_loadgen__pb2.StopLevelRequest.SerializeToString,
+                response_deserializer=agentperf_dot_v1_dot_loadgen__pb2.StopLevelResponse.FromString,
+                _registered_method=True)
 
 
 class LoadGeneratorServicer:
@@ -63,6 +68,14 @@ class LoadGeneratorServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def StopLevel(self, request, context):
+        """Close the running level's window now and finish it cleanly (records delivered, DONE sent on
+        the RunLevel stream): the conductor stops a level early once it has clearly failed.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_LoadGeneratorServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -75,6 +88,11 @@ def add_LoadGeneratorServicer_to_server(servicer, server):
                     servicer.GetStats,
                     request_deserializer=agentperf_dot_v1_dot_loadgen__pb2.GetStatsRequest.FromString,
                     response_serializer=agentperf_dot_v1_dot_loadgen__pb2.LoadStats.SerializeToString,
+            ),
+            'StopLevel': grpc.unary_unary_rpc_method_handler(
+                    servicer.StopLevel,
+                    request_deserializer=agentperf_dot_v1_dot_loadgen__pb2.StopLevelRequest.FromString,
+                    response_serializer=agentperf_dot_v1_dot_loadgen__pb2.StopLevelResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -131,6 +149,33 @@ class LoadGenerator:
             '/agentperf.v1.LoadGenerator/GetStats',
             agentperf_dot_v1_dot_loadgen__pb2.GetStatsRequest.SerializeToString,
             agentperf_dot_v1_dot_loadgen__pb2.LoadStats.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def StopLevel(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/agentperf.v1.LoadGenerator/StopLevel',
+            agentperf_dot_v1_dot_loadgen__pb2.StopLevelRequest.SerializeToString,
+            agentperf_dot_v1_dot_loadgen__pb2.StopLevelResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -36,6 +36,10 @@ class LoadGeneratorStub:
     Progress events stream back; cancelling the call stops the level.
     """
     GetStats: _grpc.UnaryUnaryMultiCallable[_loadgen_pb2.GetStatsRequest, _loadgen_pb2.LoadStats]
+    StopLevel: _grpc.UnaryUnaryMultiCallable[_loadgen_pb2.StopLevelRequest, _loadgen_pb2.StopLevelResponse]
+    """Close the running level's window now and finish it cleanly (records delivered, DONE sent on
+    the RunLevel stream): the conductor stops a level early once it has clearly failed.
+    """
 
 @_typing.type_check_only
 class LoadGeneratorAsyncStub(LoadGeneratorStub):
@@ -45,6 +49,10 @@ class LoadGeneratorAsyncStub(LoadGeneratorStub):
     Progress events stream back; cancelling the call stops the level.
     """
     GetStats: _aio.UnaryUnaryMultiCallable[_loadgen_pb2.GetStatsRequest, _loadgen_pb2.LoadStats]  # type: ignore[assignment]
+    StopLevel: _aio.UnaryUnaryMultiCallable[_loadgen_pb2.StopLevelRequest, _loadgen_pb2.StopLevelResponse]  # type: ignore[assignment]
+    """Close the running level's window now and finish it cleanly (records delivered, DONE sent on
+    the RunLevel stream): the conductor stops a level early once it has clearly failed.
+    """
 
 class LoadGeneratorServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
@@ -63,5 +71,15 @@ class LoadGeneratorServicer(metaclass=_abc_1.ABCMeta):
         request: _loadgen_pb2.GetStatsRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_loadgen_pb2.LoadStats, _abc.Awaitable[_loadgen_pb2.LoadStats]]: ...
+
+    @_abc_1.abstractmethod
+    def StopLevel(
+        self,
+        request: _loadgen_pb2.StopLevelRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_loadgen_pb2.StopLevelResponse, _abc.Awaitable[_loadgen_pb2.StopLevelResponse]]:
+        """Close the running level's window now and finish it cleanly (records delivered, DONE sent on
+        the RunLevel stream): the conductor stops a level early once it has clearly failed.
+        """
 
 def add_LoadGeneratorServicer_to_server(servicer: LoadGeneratorServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

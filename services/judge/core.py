@@ -1,7 +1,9 @@
-"""The judge's pure core: per-tier samples, nearest-rank quantiles and verdicts.
+"""The judge's pure core: records, tiers, rules, each record's contribution and verdict types.
 
-No gRPC and no I/O: the servicer converts each ``RequestRecord`` to a :class:`Record` and
-calls :func:`evaluate_level`. The rules (docs/measurement.md states them for users):
+No gRPC and no I/O: the servicer converts each ``RequestRecord`` to a :class:`Record`; the
+records of a level are folded into mergeable sketches (``stats.LevelAggregate``) and judged
+with confidence bounds (``stats.evaluate_aggregate``). The rules (docs/measurement.md states
+them for users):
 
 * only records with ``in_window`` count; warm-up records are held but never judged;
 * OK (and CENSORED with a first token): TTFT = ``ttft_s``; speed = tokens after the first
@@ -10,15 +12,16 @@ calls :func:`evaluate_level`. The rules (docs/measurement.md states them for use
 * FAILED, and OK without any token: a violation, TTFT = +inf and speed = 0;
 * CENSORED without a first token: a violation for a tier whose ``max_ttft_s`` it already
   waited past (``waited_s > max_ttft_s``), otherwise absent from that tier's samples;
-* P95 TTFT and P25 speed are nearest-rank: the ceil(p/100 * n)-th smallest value.
+* P95 TTFT and P25 speed are nearest-rank: the ceil(p/100 * n)-th smallest value, with
+  one-sided distribution-free bounds at ``Rules.confidence``.
 """
 
 from __future__ import annotations
 
 import enum
 import math
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 from agentperf.errors import InputError
 
@@ -42,6 +45,7 @@ class Verdict(enum.IntEnum):
     PASS = 1
     FAIL = 2
     INSUFFICIENT = 3
+    INCONCLUSIVE = 4
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +65,7 @@ class Record:
     output_tokens: int = 0
     first_chunk_tokens: int = 0
     waited_s: float = 0.0
+    shard: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,14 +81,9 @@ class Rules:
 
     min_samples: int = 20
     min_speed_tokens: int = 2
-
-
-@dataclass(frozen=True, slots=True)
-class Samples:
-    """One tier's samples, each sorted ascending."""
-
-    ttft: tuple[float, ...]
-    speed: tuple[float, ...]
+    # One-sided confidence of the bounds a verdict needs (stats.evaluate_tier).
+    confidence: float = 0.9
+    relative_accuracy: float = 0.01
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +95,11 @@ class TierResult:
     ttft_samples: int
     speed_samples: int
     reason: str
+    p95_ttft_low_s: float = 0.0
+    p95_ttft_high_s: float = INF
+    p25_speed_low: float = 0.0
+    p25_speed_high: float = INF
+    confidence: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,83 +190,13 @@ def contribution(record: Record, tier: Tier, min_speed_tokens: int) -> tuple[flo
     return INF, 0.0
 
 
-def tier_samples(records: Iterable[Record], tier: Tier, min_speed_tokens: int) -> Samples:
-    """The TTFT and speed samples of ``tier`` over in-window ``records``."""
-    ttft: list[float] = []
-    speed: list[float] = []
-    for record in records:
-        t, s = contribution(record, tier, min_speed_tokens)
-        if t is not None:
-            ttft.append(t)
-        if s is not None:
-            speed.append(s)
-    return Samples(tuple(sorted(ttft)), tuple(sorted(speed)))
-
-
-def _fmt(value: float) -> str:
-    return "inf" if math.isinf(value) else f"{value:.4g}"
-
-
-def judge_samples(tier: Tier, samples: Samples, rules: Rules) -> TierResult:
-    """Apply nearest-rank P95 TTFT and P25 speed to ``samples`` and give the tier's verdict."""
-    n_ttft, n_speed = len(samples.ttft), len(samples.speed)
-    p95 = nearest_rank(samples.ttft, TTFT_PERCENT) if n_ttft else 0.0
-    p25 = nearest_rank(samples.speed, SPEED_PERCENT) if n_speed else 0.0
-
-    def result(verdict: Verdict, reason: str) -> TierResult:
-        return TierResult(tier, verdict, p95, p25, n_ttft, n_speed, reason)
-
-    if n_ttft < rules.min_samples:
-        return result(
-            Verdict.INSUFFICIENT, f"{n_ttft} TTFT samples, fewer than min_samples {rules.min_samples}"
-        )
-    ttft_text = f"P95 TTFT {_fmt(p95)} s {'>' if p95 > tier.max_ttft_s else '<='} {_fmt(tier.max_ttft_s)} s"
-    failed = [ttft_text] if p95 > tier.max_ttft_s else []
-    if n_speed == 0:
-        if failed:
-            return result(Verdict.FAIL, failed[0])
-        return result(
-            Verdict.INSUFFICIENT,
-            f"{ttft_text}; no speed samples (no request had >= {rules.min_speed_tokens} tokens "
-            "after its first chunk)",
-        )
-    low = p25 < tier.min_output_speed
-    speed_text = f"P25 speed {_fmt(p25)} tok/s {'<' if low else '>='} {_fmt(tier.min_output_speed)} tok/s"
-    if low:
-        failed.append(speed_text)
-    if failed:
-        return result(Verdict.FAIL, "; ".join(failed))
-    return result(Verdict.PASS, f"{ttft_text}; {speed_text}")
-
-
-def evaluate_tier(window_records: Sequence[Record], tier: Tier, rules: Rules) -> TierResult:
-    """The verdict of one tier over the in-window records of a level."""
-    return judge_samples(tier, tier_samples(window_records, tier, rules.min_speed_tokens), rules)
-
-
-def _last_seen(record: Record) -> float:
+def last_seen_unix_s(record: Record) -> float:
     """Wall-clock time the client last heard of ``record`` (send time plus what it waited)."""
     if record.has_first_token:
         return record.send_unix_s + record.ttft_s + record.first_to_last_s
     if record.status is Status.CENSORED:
         return record.send_unix_s + record.waited_s
     return record.send_unix_s
-
-
-def derived_window_s(window_records: Sequence[Record]) -> float:
-    """Span from the first in-window send to the last token (or wait) of any in-window record."""
-    if not window_records:
-        return 0.0
-    start = min(r.send_unix_s for r in window_records)
-    return max(_last_seen(r) for r in window_records) - start
-
-
-def output_tokens_per_s(window_records: Sequence[Record], window_s: float = 0.0) -> float:
-    """Output tokens of the in-window records over ``window_s`` (derived from the records when 0)."""
-    span = window_s if window_s > 0 else derived_window_s(window_records)
-    if span <= 0:
-        return 0.0
-    return sum(r.output_tokens for r in window_records) / span
 
 
 def evaluate_level(
@@ -276,22 +211,11 @@ def evaluate_level(
 ) -> LevelResult:
     """Judge every tier over ``records`` (all records held for the level, warm-up included).
 
-    ``note`` (for example "incomplete: ...") is put in front of every tier's reason.
+    One aggregate of the records, judged by ``stats.evaluate_aggregate``. ``note`` (for example
+    "incomplete: ...") is put in front of every tier's reason.
     """
-    window = [r for r in records if r.in_window]
-    results = []
-    for tier in tiers:
-        res = evaluate_tier(window, tier, rules)
-        if note:
-            res = replace(res, reason=f"{note}; {res.reason}")
-        results.append(res)
-    return LevelResult(
-        run_id=run_id,
-        level=level,
-        tiers=tuple(results),
-        records_total=len(records),
-        records_window=len(window),
-        failed=sum(1 for r in window if r.status is Status.FAILED),
-        censored=sum(1 for r in window if r.status is Status.CENSORED),
-        output_tokens_per_s=output_tokens_per_s(window, window_s),
-    )
+    # stats imports this module; importing it here keeps the dependency one way at import time.
+    from agentperf.services.judge import stats
+
+    agg = stats.aggregate(records, rules)
+    return stats.evaluate_aggregate(run_id, level, agg, tiers, rules, window_s=window_s, note=note)

@@ -219,6 +219,22 @@ class LoadGenServicer(loadgen_pb2_grpc.LoadGeneratorServicer):
             levels=t.levels,
         )
 
+    @grpc_method
+    async def StopLevel(  # noqa: N802 -- gRPC method name
+        self, request: loadgen_pb2.StopLevelRequest, context: grpc.aio.ServicerContext
+    ) -> loadgen_pb2.StopLevelResponse:
+        if not request.run_id.strip():
+            raise InputError("must not be empty", source="StopLevelRequest", field="run_id")
+        current = self.current
+        if (
+            current is None
+            or current[0].spec.run_id != request.run_id
+            or current[0].spec.level != request.level
+        ):
+            return loadgen_pb2.StopLevelResponse(stopped=False)
+        current[0].request_stop(request.reason or "stopped by the caller")
+        return loadgen_pb2.StopLevelResponse(stopped=True)
+
     def _runner(self, spec: LevelSpec, trajectories: list[Trajectory]) -> Runner:
         """In this process with one worker; across worker processes (their own channels) with more."""
         config = self._config

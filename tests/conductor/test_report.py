@@ -63,5 +63,5 @@ def test_json_has_no_infinity_and_is_written_atomically(tmp_path: Path) -> None:
     doc = json.loads(path.read_text())  # strict JSON: would fail on Infinity
     assert doc["tiers"][0]["p95_ttft_s"] is None
     assert doc["levels"][0]["verdicts"]["slo1"]["p95_ttft_s"] is None
-    assert doc["schema"] == "agentperf.run/v1"
+    assert doc["schema"] == "agentperf.run/v2"
     assert [p.name for p in path.parent.iterdir()] == ["result.json"]  # no temp file left

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import math
+import random
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -113,3 +116,66 @@ def test_invalid_first_level_measures_lower() -> None:
     assert search.next_level() == 8
     search.mark_invalid(8)
     assert search.next_level() == 7
+
+
+def test_open_at_names_only_tiers_whose_bracket_holds_the_level() -> None:
+    search = ConcurrencySearch(TIERS, SearchConfig(start=4, max_level=64))
+    assert search.open_at(4) == list(TIERS)
+    search.record(4, {"slo1": True, "slo2": True, "slo3": False})
+    search.record(8, {"slo1": True, "slo2": False, "slo3": False})
+    # slo3 failed at 4: nothing above can change it; slo2's bracket is (4, 8); slo1 passed at 8
+    # (so 6 is implied) and still grows.
+    assert search.open_at(6) == ["slo2"]
+    assert search.open_at(12) == ["slo1"]
+    assert search.open_at(3) == ["slo3"]  # (0, 4): below its first failure
+    assert search.open_at(2) == ["slo3"]
+    assert search.answer("slo2") == 4
+
+
+def test_an_inconclusive_level_counts_as_not_passing_and_is_flagged() -> None:
+    search = ConcurrencySearch(("slo1",), SearchConfig(start=4, max_level=8, resolution_agents=4))
+    search.record(4, {"slo1": True})
+    search.record(8, {"slo1": False}, inconclusive=["slo1"])
+    (result,) = search.results()
+    assert (result.max_level, result.lowest_failing, result.inconclusive) == (4, 8, True)
+    with pytest.raises(ValueError, match="cannot pass"):
+        search.record(6, {"slo1": True}, inconclusive=["slo1"])
+
+
+def test_a_clean_failure_is_not_flagged_inconclusive() -> None:
+    search = ConcurrencySearch(("slo1",), SearchConfig(start=4, max_level=8))
+    search.record(4, {"slo1": True}, inconclusive=[])
+    search.record(8, {"slo1": False})
+    assert not search.results()[0].inconclusive
+
+
+def drive_with_margins(search: ConcurrencySearch, limits: dict[str, int], curve: float) -> list[int]:
+    """A system whose margin for tier t falls smoothly with load: log((limit + 0.5) / level) ** curve."""
+    order = []
+    while (level := search.next_level()) is not None:
+        order.append(level)
+        margins = {t: math.copysign(abs(math.log((limits[t] + 0.5) / level)) ** curve, limits[t] + 0.5 - level)
+                   for t in search.tiers}  # fmt: skip
+        search.record(level, {t: level <= limits[t] for t in search.tiers}, margins=margins)
+    return order
+
+
+@given(st.integers(1, 300), st.integers(1, 300), st.integers(1, 300), st.sampled_from([0.5, 1.0, 2.0]))
+@settings(max_examples=150, deadline=None)
+def test_margin_interpolation_stays_exact(a: int, b: int, c: int, curve: float) -> None:
+    limits = dict(zip(TIERS, (a, b, c), strict=True))
+    search = ConcurrencySearch(TIERS, SearchConfig(start=4, max_level=512))
+    drive_with_margins(search, limits, curve)
+    assert {r.tier: r.max_level for r in search.results()} == limits
+
+
+def test_margin_interpolation_needs_fewer_levels_than_bisection() -> None:
+    rng = random.Random(3)
+    guided = plain = 0
+    for _ in range(200):
+        limits = {t: rng.randint(2, 400) for t in TIERS}
+        guided += len(
+            drive_with_margins(ConcurrencySearch(TIERS, SearchConfig(start=4, max_level=512)), limits, 1.0)
+        )
+        plain += len(drive(ConcurrencySearch(TIERS, SearchConfig(start=4, max_level=512)), limits))
+    assert guided < 0.8 * plain, (guided, plain)

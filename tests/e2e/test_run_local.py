@@ -59,7 +59,7 @@ def test_prints_a_table_per_tier(local_run: tuple[dict[str, Any], Path, str]) ->
     for tier in ("slo1", "slo2", "slo3"):
         assert any(line.startswith(tier) for line in stdout.splitlines()), stdout
     assert "max agents" in stdout and "agents/GPU" in stdout and "agents/MW" in stdout
-    assert result["schema"] == "agentperf.run/v1"
+    assert result["schema"] == "agentperf.run/v2"
     assert result["gpus"] == 1 and result["target_kind"] == "simulator"
 
 

@@ -1,4 +1,7 @@
-"""The judge's pure core: nearest-rank quantiles, each status's contribution, censoring, verdicts."""
+"""The judge's pure core: nearest-rank quantiles, each status's contribution, censoring, level verdicts.
+
+Aggregates, bounds and the verdict rules in detail: test_stats.py; the sketch: test_sketch.py.
+"""
 
 from __future__ import annotations
 
@@ -17,15 +20,13 @@ from agentperf.services.judge.core import (
     Rules,
     Status,
     Tier,
+    TierResult,
     Verdict,
     contribution,
-    derived_window_s,
     evaluate_level,
-    evaluate_tier,
+    last_seen_unix_s,
     nearest_rank,
-    output_tokens_per_s,
     record_problem,
-    tier_samples,
     validate_tiers,
 )
 
@@ -59,6 +60,11 @@ def failed(i: int, in_window: bool = True, **kw: object) -> Record:
 
 def censored_waiting(i: int, waited_s: float) -> Record:
     return Record(f"c{i}", "run", 1, Status.CENSORED, True, send_unix_s=1000.0 + i, waited_s=waited_s)
+
+
+def judge(records: list[Record], tier: Tier, rules: Rules = RULES) -> TierResult:
+    """One tier's verdict over ``records`` through the level evaluation the servicer calls."""
+    return evaluate_level("run", 1, records, [tier], rules).tiers[0]
 
 
 # --- nearest rank ---------------------------------------------------------------------------
@@ -136,94 +142,110 @@ def test_censored_wait_is_a_violation_for_a_3s_tier_and_unknown_for_a_10s_tier()
     waiting = censored_waiting(0, waited_s=5.0)
     assert contribution(waiting, SLO3, 2) == (math.inf, 0.0)
     assert contribution(waiting, SLO1, 2) == (None, None)
-    records = [ok(i) for i in range(30)] + [waiting]
-    assert len(tier_samples(records, SLO3, 2).ttft) == 31
-    assert len(tier_samples(records, SLO1, 2).ttft) == 30
-    assert tier_samples(records, SLO3, 2).ttft[-1] == math.inf
+    records = [ok(i) for i in range(59)] + [waiting]
+    assert judge(records, SLO3).ttft_samples == 60
+    assert judge(records, SLO1).ttft_samples == 59
+    # The wait is the largest of the 3 s tier's 60 TTFTs, the rank of its P95 upper bound.
+    assert judge(records, SLO3).p95_ttft_high_s == math.inf
 
 
 def test_censored_wait_exactly_at_the_limit_is_not_yet_a_violation() -> None:
     assert contribution(censored_waiting(0, waited_s=3.0), SLO3, 2) == (None, None)
 
 
-# --- tier verdicts -------------------------------------------------------------------------
+# --- tier verdicts (through evaluate_level) ------------------------------------------------
 
 
-def test_pass_with_p95_and_p25_from_known_distributions() -> None:
-    # TTFT 0.1 .. 10.0 s and speed 1 .. 100 tok/s over 100 requests: P95 = 9.5 s, P25 = 25 tok/s.
+def test_p95_and_p25_of_known_distributions_with_bounds() -> None:
+    # TTFT 0.1 .. 10.0 s and speed 1 .. 100 tok/s over 100 requests: P95 = 9.5 s, P25 = 25 tok/s;
+    # the 90 % bounds are ranks 92 / 99 for P95 and 20 / 32 for P25 (test_stats.py).
     records = [ok(i, ttft=(i + 1) / 10, speed=float(i + 1)) for i in range(100)]
-    res = evaluate_tier(records, Tier("t", 25.0, 9.5), RULES)
+    res = judge(records, Tier("t", 15.0, 12.0))
     assert res.verdict is Verdict.PASS
-    assert res.p95_ttft_s == pytest.approx(9.5)
-    assert res.p25_output_speed == pytest.approx(25.0)
-    assert (res.ttft_samples, res.speed_samples) == (100, 100)
-    assert res.reason == "P95 TTFT 9.5 s <= 9.5 s; P25 speed 25 tok/s >= 25 tok/s"
+    assert res.p95_ttft_s == pytest.approx(9.5, rel=0.01)
+    assert res.p25_output_speed == pytest.approx(25.0, rel=0.01)
+    assert res.p95_ttft_low_s == pytest.approx(9.2, rel=0.01)
+    assert res.p95_ttft_high_s == pytest.approx(9.9, rel=0.01)
+    assert res.p25_speed_low == pytest.approx(20.0, rel=0.01)
+    assert res.p25_speed_high == pytest.approx(32.0, rel=0.01)
+    assert (res.ttft_samples, res.speed_samples, res.confidence) == (100, 100, 0.9)
+    assert "upper bound" in res.reason and "<= 12 s" in res.reason
 
 
-def test_fail_names_each_bound_with_numbers() -> None:
+def test_a_p95_at_the_bound_is_inconclusive_not_a_pass() -> None:
     records = [ok(i, ttft=(i + 1) / 10, speed=float(i + 1)) for i in range(100)]
-    res = evaluate_tier(records, Tier("t", 26.0, 9.4), RULES)
+    res = judge(records, Tier("t", 15.0, 9.5))
+    assert res.verdict is Verdict.INCONCLUSIVE
+    assert "straddles 9.5 s: measure longer" in res.reason
+
+
+def test_fail_names_each_failing_bound_with_numbers() -> None:
+    records = [ok(i, ttft=(i + 1) / 10, speed=float(i + 1)) for i in range(100)]
+    res = judge(records, Tier("t", 40.0, 8.0))
     assert res.verdict is Verdict.FAIL
-    assert res.reason == "P95 TTFT 9.5 s > 9.4 s; P25 speed 25 tok/s < 26 tok/s"
+    ttft_part, speed_part = res.reason.split("; ")
+    assert ttft_part.startswith("P95 TTFT") and ttft_part.endswith("> 8 s")
+    assert speed_part.startswith("P25 speed") and speed_part.endswith("< 40 tok/s")
 
 
-def test_more_than_5_percent_failed_makes_p95_infinite() -> None:
-    records = [ok(i, ttft=0.5) for i in range(94)] + [failed(i) for i in range(6)]
-    res = evaluate_tier(records, SLO1, RULES)
+def test_many_failures_make_p95_infinite() -> None:
+    records = [ok(i, ttft=0.5) for i in range(90)] + [failed(i) for i in range(10)]
+    res = judge(records, SLO1)
     assert res.verdict is Verdict.FAIL
     assert res.p95_ttft_s == math.inf
-    assert res.reason.startswith("P95 TTFT inf s > 10 s")
-    five = [ok(i, ttft=0.5) for i in range(95)] + [failed(i) for i in range(5)]
-    assert evaluate_tier(five, SLO1, RULES).verdict is Verdict.PASS
+    assert res.reason.startswith("P95 TTFT inf s (90% bounds inf-inf s): lower bound inf s > 10 s")
+    # 2 % failed of 200: the upper bound (rank 195) is still a fast request.
+    few = [ok(i, ttft=0.5) for i in range(196)] + [failed(i) for i in range(4)]
+    assert judge(few, SLO1).verdict is Verdict.PASS
 
 
 def test_more_than_25_percent_failed_makes_p25_zero() -> None:
-    records = [ok(i, ttft=0.5, speed=1000.0) for i in range(74)] + [failed(i) for i in range(26)]
-    res = evaluate_tier(records, Tier("loose-ttft", 30.0, math.inf), RULES)
+    records = [ok(i, ttft=0.5, speed=1000.0) for i in range(60)] + [failed(i) for i in range(40)]
+    res = judge(records, Tier("loose-ttft", 30.0, 1e9))
     assert res.p25_output_speed == 0.0
     assert res.verdict is Verdict.FAIL
-    assert "P25 speed 0 tok/s < 30 tok/s" in res.reason
+    assert "upper bound 0 tok/s < 30 tok/s" in res.reason
 
 
 def test_requests_without_speed_still_count_for_ttft() -> None:
     records = [ok(i, ttft=0.5) for i in range(20)] + [ok(100 + i, ttft=20.0, tokens=1) for i in range(5)]
-    res = evaluate_tier(records, SLO1, RULES)
+    res = judge(records, SLO1)
     assert (res.ttft_samples, res.speed_samples) == (25, 20)
-    assert res.p95_ttft_s == 20.0
+    assert res.p95_ttft_s == pytest.approx(20.0, rel=0.01)
     assert res.verdict is Verdict.FAIL
 
 
 def test_fewer_than_min_samples_is_insufficient() -> None:
-    res = evaluate_tier([ok(i) for i in range(19)], SLO1, RULES)
+    res = judge([ok(i) for i in range(19)], SLO1)
     assert res.verdict is Verdict.INSUFFICIENT
     assert res.reason == "19 TTFT samples, fewer than min_samples 20"
-    assert evaluate_tier([ok(i) for i in range(20)], SLO1, RULES).verdict is Verdict.PASS
+    assert judge([ok(i) for i in range(20)], SLO1).verdict is not Verdict.INSUFFICIENT
 
 
 def test_no_samples_at_all_is_insufficient_with_zero_quantiles() -> None:
-    res = evaluate_tier([], SLO1, RULES)
+    res = judge([], SLO1)
     assert (res.verdict, res.p95_ttft_s, res.p25_output_speed, res.ttft_samples) == (
         Verdict.INSUFFICIENT, 0.0, 0.0, 0,
     )  # fmt: skip
 
 
-def test_no_speed_sample_is_insufficient_unless_ttft_already_fails() -> None:
-    short = [ok(i, ttft=0.5, tokens=1) for i in range(25)]
-    res = evaluate_tier(short, SLO1, RULES)
-    assert res.verdict is Verdict.INSUFFICIENT
+def test_no_speed_sample_is_inconclusive_unless_ttft_already_fails() -> None:
+    short = [ok(i, ttft=0.5, tokens=1) for i in range(50)]
+    res = judge(short, SLO1)
+    assert res.verdict is Verdict.INCONCLUSIVE
     assert "no speed samples" in res.reason
     slow = [ok(i, ttft=50.0, tokens=1) for i in range(25)]
-    assert evaluate_tier(slow, SLO1, RULES).verdict is Verdict.FAIL
+    assert judge(slow, SLO1).verdict is Verdict.FAIL
 
 
 # --- levels --------------------------------------------------------------------------------
 
 
 def test_warmup_records_are_held_but_not_judged() -> None:
-    window = [ok(i, ttft=0.5) for i in range(30)]
+    window = [ok(i, ttft=0.5) for i in range(50)]
     warmup = [ok(100 + i, ttft=99.0, in_window=False) for i in range(30)] + [failed(7, in_window=False)]
     res = evaluate_level("run", 1, window + warmup, [SLO1], RULES)
-    assert (res.records_total, res.records_window, res.failed) == (61, 30, 0)
+    assert (res.records_total, res.records_window, res.failed) == (81, 50, 0)
     assert res.tiers[0].verdict is Verdict.PASS
     assert res.tiers[0].p95_ttft_s == 0.5
 
@@ -242,20 +264,22 @@ def test_incomplete_note_prefixes_every_reason() -> None:
 
 def test_output_tokens_per_s_over_an_explicit_window() -> None:
     records = [ok(i, tokens=101) for i in range(10)]
-    assert output_tokens_per_s(records, window_s=50.0) == pytest.approx(1010 / 50.0)
+    res = evaluate_level("run", 1, records, [SLO1], RULES, window_s=50.0)
+    assert res.output_tokens_per_s == pytest.approx(1010 / 50.0)
 
 
 def test_output_tokens_per_s_over_the_derived_window() -> None:
     # Sends at t = 1000 .. 1009; the last one ends 1009 + 1 s TTFT + 100 tokens / 100 tok/s = 1011.
     records = [ok(i, ttft=1.0, speed=100.0, tokens=101) for i in range(10)]
-    assert derived_window_s(records) == pytest.approx(11.0)
-    assert output_tokens_per_s(records) == pytest.approx(1010 / 11.0)
-    assert output_tokens_per_s([]) == 0.0
+    assert last_seen_unix_s(records[-1]) == pytest.approx(1011.0)
+    assert evaluate_level("run", 1, records, [SLO1], RULES).output_tokens_per_s == pytest.approx(1010 / 11.0)
+    assert evaluate_level("run", 1, [], [SLO1], RULES).output_tokens_per_s == 0.0
 
 
 def test_derived_window_includes_censored_waits() -> None:
     records = [ok(0, ttft=1.0, speed=100.0, tokens=101), censored_waiting(5, waited_s=20.0)]
-    assert derived_window_s(records) == pytest.approx(1005 + 20.0 - 1000)
+    res = evaluate_level("run", 1, records, [SLO1], RULES)
+    assert res.output_tokens_per_s == pytest.approx(101 / (1005 + 20.0 - 1000))
 
 
 # --- validation ----------------------------------------------------------------------------

@@ -262,6 +262,12 @@ class FakeJudge(judge_pb2_grpc.JudgeServicer):
     async def GetRunStats(self, request: Any, context: Any) -> judge_pb2.RunStats:  # noqa: N802
         raise NotImplementedError
 
+    async def PutRun(self, request: Any, context: Any) -> judge_pb2.PutRunResponse:  # noqa: N802
+        raise NotImplementedError
+
+    async def GetRun(self, request: Any, context: Any) -> judge_pb2.RunState:  # noqa: N802
+        raise NotImplementedError
+
 
 @dataclass
 class Peers:

@@ -36,7 +36,8 @@ async def test_service_exports_server_spans_to_otlp_endpoint(tmp_path: Path) -> 
         "OTEL_EXPORTER_OTLP_INSECURE": "true",
         "OTEL_RESOURCE_ATTRIBUTES": "deployment.environment=test",
     }
-    child = await start_child("judge", "agentperf.services.judge", log_dir=tmp_path, env=env)
+    args = ["--set", "http_port=0", "--set", f"db_path={tmp_path / 'judge.db'}"]
+    child = await start_child("judge", "agentperf.services.judge", args, log_dir=tmp_path, env=env)
     try:
         async with channel(child.grpc_target) as ch:
             await judge_pb2_grpc.JudgeStub(ch).GetRunStats(judge_pb2.GetRunStatsRequest(run_id="r1"))
