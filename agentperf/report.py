@@ -60,9 +60,6 @@ class LevelSummary:
     # The load generator's own figures: its self-check, and how far the server's
     # usage.prompt_tokens was from the prompt length it meant to send (chat template included).
     client: dict[str, float] = field(default_factory=dict)
-    # Earlier measurements of this level that had too few samples to judge (measured again, longer):
-    # {"run_id", "requests_sent", "records_total"} each, so every request sent stays accounted for.
-    discarded: list[dict[str, Any]] = field(default_factory=list)
     # Every (sub-)run whose records the verdicts merge: the level measured again, longer, while
     # a tier was inconclusive ("<run>", "<run>~2", ...).
     attempts: list[str] = field(default_factory=list)

@@ -7,6 +7,7 @@ simulator's side, every request's context grew exactly as the trajectory says.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -14,13 +15,16 @@ import subprocess
 import sys
 import time
 from collections import defaultdict
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from agentperf.runtime.procs import start_child
 from agentperf.sim.tokens import MESSAGE_OVERHEAD
 from agentperf.trajectory import Trajectory
+from tests.report.browser import chromium_path, inspect_page
 
 pytestmark = pytest.mark.e2e
 
@@ -29,8 +33,8 @@ COUNT = 24
 RUN_SETTINGS = [
     f"seed={SEED}",
     f"synthetic_count={COUNT}",
-    "window_s=5",
-    "min_window_requests=25",
+    "window_s=4",
+    "min_window_requests=50",
     "max_window_s=30",
     "search.start=4",
     "search.resolution_pct=25",
@@ -38,20 +42,34 @@ RUN_SETTINGS = [
 ]
 
 
-def _run_cli(out: Path, *extra: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
-    args = [sys.executable, "-m", "agentperf", "run", "--out", str(out), "--quiet"]
+Completed = subprocess.CompletedProcess[str]
+
+
+def _run_cli(out: Path, *extra: str, timeout: float = 600, flags: Sequence[str] = ("--quiet",)) -> Completed:
+    args = [sys.executable, "-m", "agentperf", "run", "--out", str(out), *flags]
     for item in [*RUN_SETTINGS, *extra]:
         args += ["--set", item]
     return subprocess.run(args, capture_output=True, text=True, timeout=timeout, check=False)
 
 
+# Every tier serves at least one agent on the simulator; nothing serves a million.
+GATE_PASSES, GATE_FAILS = "slo1:1", "slo1:1000000"
+
+
 @pytest.fixture(scope="module")
-def local_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], Path, str]:
+def local_run_full(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], Path, Completed]:
+    """The run, with live progress on stderr and a gate rule that holds."""
     out = tmp_path_factory.mktemp("runs")
-    proc = _run_cli(out, "run_id=e2e")
+    proc = _run_cli(out, "run_id=e2e", flags=("--gate", GATE_PASSES))
     assert proc.returncode == 0, proc.stderr[-4000:]
     run_dir = out / "e2e"
-    return json.loads((run_dir / "result.json").read_text()), run_dir, proc.stdout
+    return json.loads((run_dir / "result.json").read_text()), run_dir, proc
+
+
+@pytest.fixture(scope="module")
+def local_run(local_run_full: tuple[dict[str, Any], Path, Completed]) -> tuple[dict[str, Any], Path, str]:
+    result, run_dir, proc = local_run_full
+    return result, run_dir, proc.stdout
 
 
 def test_prints_a_table_per_tier(local_run: tuple[dict[str, Any], Path, str]) -> None:
@@ -97,10 +115,9 @@ def test_judge_holds_one_record_per_request_sent(local_run: tuple[dict[str, Any]
         assert lvl["client"]["prompt_token_samples"] > 0 and lvl["client"]["cpu_fraction"] > 0
         assert lvl["records_total"] == lvl["requests_sent"], lvl
         assert 0 < lvl["records_window"] <= lvl["records_total"]
+        # requests_sent and records_total both count every attempt (merged by the judge)
+        assert lvl["attempts"][0] == "e2e" and len(lvl["attempts"]) <= 2
         total_sent += lvl["requests_sent"]
-        for attempt in lvl["discarded"]:  # measured again, longer, after too few samples
-            assert attempt["records_total"] == attempt["requests_sent"]
-            total_sent += attempt["requests_sent"]
     sim_log = [json.loads(line) for line in (run_dir / "sim-requests.jsonl").read_text().splitlines()]
     assert len(sim_log) == total_sent
 
@@ -177,3 +194,82 @@ def _cmdline(pid: str) -> str:
         return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
     except OSError:
         return ""
+
+
+def test_live_progress_shows_the_windows_percentiles(
+    local_run_full: tuple[dict[str, Any], Path, Completed],
+) -> None:
+    _, _, proc = local_run_full
+    live = [line for line in proc.stderr.splitlines() if "window t=" in line and "judged=" in line]
+    assert live, proc.stderr[-2000:]
+    assert any("p95=" in line and "p25=" in line for line in live)
+    assert "judge verdict API: http://127.0.0.1:" in proc.stderr
+
+
+def test_result_carries_the_gate_the_bounds_and_the_cost(local_run: tuple[dict[str, Any], Path, str]) -> None:
+    result, _, stdout = local_run
+    assert result["gate"] == {
+        "status": "pass",
+        "rules": [GATE_PASSES],
+        "reasons": [f"ok: slo1 max agents {result['tiers'][0]['max_agents']} >= 1"],
+    }
+    assert "gate: pass" in stdout
+    assert result["confidence"] == 0.9
+    assert result["gpu_seconds"] == pytest.approx(sum(lvl["gpu_seconds"] for lvl in result["levels"]))
+    for lvl in result["levels"]:
+        assert lvl["gpu_seconds"] == pytest.approx(lvl["elapsed_s"] * lvl["gpus"])
+        assert lvl["started_unix_s"] <= lvl["window_start_unix_s"] < lvl["window_end_unix_s"]
+        for verdict in lvl["verdicts"].values():
+            assert verdict["confidence"] == 0.9
+            if verdict["verdict"] == "pass":  # a pass is a bounded pass
+                assert verdict["p95_ttft_high_s"] is not None and verdict["ttft_samples"] >= 45
+
+
+async def test_html_report_renders_its_plots_in_chromium(local_run: tuple[dict[str, Any], Path, str]) -> None:
+    result, run_dir, _ = local_run
+    page = run_dir / "report.html"
+    assert page.is_file()
+    if chromium_path() is None:
+        if os.environ.get("AGENTPERF_REQUIRE_BROWSER") == "1":
+            pytest.fail("AGENTPERF_REQUIRE_BROWSER=1 but no chromium on PATH")
+        pytest.skip("no chromium on PATH (scripts/ensure_chromium.sh installs it)")
+    render = await inspect_page(page, screenshot=run_dir / "report.png")
+    plots = {p.name: p for p in render.plots}
+    assert set(plots) == {"ttft", "speed", "max-agents", "power", "throughput"}
+    for plot in plots.values():
+        assert plot.width > 200 and plot.height > 100, plot
+    tiers, levels = len(result["tiers"]), len(result["levels"])
+    assert plots["ttft"].marks >= levels * tiers
+    assert plots["throughput"].marks >= levels
+    assert plots["max-agents"].marks >= tiers
+
+
+async def test_a_judge_reopened_on_the_runs_database_serves_its_gate(
+    local_run: tuple[dict[str, Any], Path, str],
+) -> None:
+    """The judge's SQLite file outlives the run: a judge started on it answers gates for it."""
+    _, run_dir, _ = local_run
+    args = ["--set", f"db_path={run_dir / 'judge.db'}", "--set", "http_port=0"]
+    judge = await start_child("judge-reopened", "agentperf.services.judge", args, log_dir=run_dir / "logs")
+    try:
+        url = f"http://127.0.0.1:{judge.port('http_port')}"
+        outcomes = {}
+        for rule in (GATE_PASSES, GATE_FAILS):
+            gate = [
+                sys.executable,
+                "-m",
+                "agentperf",
+                "gate",
+                "--judge",
+                url,
+                "--run-id",
+                "e2e",
+                "--rule",
+                rule,
+            ]
+            proc = await asyncio.to_thread(subprocess.run, gate, capture_output=True, text=True, timeout=60)
+            outcomes[rule] = (proc.returncode, proc.stdout)
+        assert outcomes[GATE_PASSES][0] == 0, outcomes
+        assert outcomes[GATE_FAILS][0] == 1 and "FAIL: slo1 max agents" in outcomes[GATE_FAILS][1]
+    finally:
+        assert await judge.stop() == 0
