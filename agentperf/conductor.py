@@ -132,11 +132,11 @@ class RunConfig(StrictModel):
         description="One-sided confidence of the judge's bounds: a tier passes only when its P95 TTFT and "
         "P25 speed bounds clear the SLO at this confidence (docs/measurement.md).",
     )
-    max_attempts: int = Field(
+    max_extensions: int = Field(
         2,
-        ge=1,
-        description="Measurements of one level while a tier the search needs there is inconclusive; each "
-        "is twice as long as the one before and all are merged. Still inconclusive: counted as not passing.",
+        ge=0,
+        description="Times a level's window may double while a tier the search needs there is inconclusive "
+        "(the agents keep running: no new warm-up). Still inconclusive: counted as not passing.",
     )
     early_stop: bool = Field(
         True,
@@ -424,41 +424,16 @@ def _live_line(level: int, elapsed_s: float, preview: common_pb2.LevelVerdict) -
 async def judge_level(
     cfg: RunConfig, suite: Suite, search: ConcurrencySearch, *, run_id: str, dataset: str, level: int
 ) -> LevelSummary:
-    """Measure ``level`` until every tier the search needs from it has a verdict (or attempts run out).
+    """Measure ``level`` until every tier the search needs from it is decided, or the window's cap.
 
-    A tier the search still needs here (``search.open_at``) that is inconclusive, or judged on
-    too few samples, gets the level measured again, twice as long each time, under the sub-run
-    ids ``<run>~2``, ``<run>~3``...; the judge merges every attempt's records. A level the client
-    could not drive, or one stopped early because it clearly failed, is not measured again.
+    The window is extended, not measured again: once it reached its minimum the load generator
+    holds it open, and the conductor checks the judge's preview at checkpoints (the minimum
+    length, then twice and four times it, up to ``max_extensions`` doublings). It closes the
+    window (``StopLevel``) at the first checkpoint where every tier the search still needs here
+    (``search.open_at``) is PASS or FAIL, or at once when they have all clearly failed.
     """
-    open_tiers = search.open_at(level)
-    attempts: list[str] = []
-    outcomes: list[LevelOutcome] = []
-    while True:
-        sub = run_id if not attempts else f"{run_id}~{len(attempts) + 1}"
-        stretch = 2 ** len(attempts)
-        outcome = await measure_level(
-            cfg, suite, sub, dataset, level, stretch=stretch, merge=list(attempts), open_tiers=open_tiers
-        )
-        attempts.append(sub)
-        outcomes.append(outcome)
-        if not outcome.done.valid or outcome.stopped_early:
-            break
-        unsure = [t for t in _unsure(outcome.verdict) if t in open_tiers]
-        if not unsure or len(attempts) >= cfg.max_attempts:
-            break
-        log.warning("level %d: %s inconclusive; measuring again, longer", level, ", ".join(unsure))
-        if not cfg.quiet:
-            print(
-                f"  level {level:>4}: {', '.join(unsure)} inconclusive: measuring again, longer",
-                file=sys.stderr,
-            )
-    return _level_summary(outcomes, attempts, cfg.gpus)
-
-
-def _unsure(verdict: common_pb2.LevelVerdict) -> list[str]:
-    unsure = (common_pb2.VERDICT_INCONCLUSIVE, common_pb2.VERDICT_INSUFFICIENT)
-    return [tv.tier.name for tv in verdict.tiers if tv.verdict in unsure]
+    outcome = await measure_level(cfg, suite, run_id, dataset, level, open_tiers=search.open_at(level))
+    return _level_summary(outcome, cfg.gpus)
 
 
 @dataclass
@@ -473,41 +448,55 @@ class LevelOutcome:
     window_start_unix_s: float = 0.0
     window_end_unix_s: float = 0.0
     stopped_early: bool = False
+    extensions: int = 0
 
 
-def _evaluate_request(
-    cfg: RunConfig, run_id: str, level: int, merge: list[str], **extra: Any
-) -> judge_pb2.EvaluateRequest:
+def _evaluate_request(cfg: RunConfig, run_id: str, level: int, **extra: Any) -> judge_pb2.EvaluateRequest:
     tiers = [
         common_pb2.SloTier(name=t.name, min_output_speed=t.min_output_speed, max_ttft_s=t.max_ttft_s)
         for t in cfg.tiers
     ]
     return judge_pb2.EvaluateRequest(
-        run_id=run_id, level=level, tiers=tiers, confidence=cfg.confidence, merge_run_ids=merge, **extra
+        run_id=run_id, level=level, tiers=tiers, confidence=cfg.confidence, **extra
     )
 
 
-class _Watch:
-    """Looks at the judge's preview while a window is open: live progress, and the early stop."""
+def hold_cap_s(cfg: RunConfig) -> float:
+    """How long the load generator may hold a window past its minimum: room for every doubling.
 
-    def __init__(
-        self,
-        cfg: RunConfig,
-        suite: Suite,
-        run_id: str,
-        level: int,
-        *,
-        merge: list[str],
-        open_tiers: list[str],
-    ) -> None:
+    The conductor closes it earlier; the cap only matters if the conductor goes away.
+    """
+    if cfg.max_extensions == 0:
+        return 0.0
+    doublings: float = 2**cfg.max_extensions - 1
+    return cfg.max_window_s * doublings + 4 * cfg.progress_interval_s
+
+
+class _Watch:
+    """Looks at the judge's preview while a window is open: live progress, early stop, extension."""
+
+    def __init__(self, cfg: RunConfig, suite: Suite, run_id: str, level: int, open_tiers: list[str]) -> None:
         self.cfg, self.suite, self.run_id, self.level = cfg, suite, run_id, level
-        self.merge, self.open_tiers = merge, set(open_tiers)
+        self.open_tiers = set(open_tiers)
         self.stopped_early = False
+        self.extensions = 0
         self._task: asyncio.Task[None] | None = None
+        self._opened = 0.0
+        self._hold_at: float | None = None  # when the window reached its minimum
+        self._base_s = 0.0  # the window's length then
+        self._next_check = 0.0
+        self._wake = asyncio.Event()
 
     def start(self) -> None:
         if self._task is None:
+            self._opened = time.monotonic()
             self._task = asyncio.get_running_loop().create_task(self._loop())
+
+    def hold(self) -> None:
+        """The load generator holds the window for us: the first checkpoint is now."""
+        now = time.monotonic()
+        self._hold_at, self._base_s, self._next_check = now, max(now - self._opened, 1e-3), now
+        self._wake.set()
 
     async def stop(self) -> None:
         if self._task is not None:
@@ -516,34 +505,53 @@ class _Watch:
                 await self._task
 
     async def _loop(self) -> None:
-        opened = time.monotonic()
         while True:
-            await asyncio.sleep(self.cfg.progress_interval_s)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self.cfg.progress_interval_s)
+            self._wake.clear()
             try:
                 preview = await self.suite.judge.Evaluate(
-                    _evaluate_request(self.cfg, self.run_id, self.level, self.merge, preview=True)
+                    _evaluate_request(self.cfg, self.run_id, self.level, preview=True)
                 )
             except grpc.aio.AioRpcError as exc:
                 log.debug("level %d: preview failed: %s", self.level, exc.details())
                 continue
             if not self.cfg.quiet:
-                print(_live_line(self.level, time.monotonic() - opened, preview), file=sys.stderr, flush=True)
-            if self.cfg.early_stop and self._clearly_failed(preview):
-                self.stopped_early = True
-                reason = "every tier the search needs at this level has clearly failed"
-                await _call(
-                    "loadgen",
-                    self.suite.loadgen.StopLevel(
-                        loadgen_pb2.StopLevelRequest(run_id=self.run_id, level=self.level, reason=reason)
-                    ),
+                print(
+                    _live_line(self.level, time.monotonic() - self._opened, preview),
+                    file=sys.stderr,
+                    flush=True,
                 )
-                if not self.cfg.quiet:
-                    print(f"  level {self.level:>4}: stopped early ({reason})", file=sys.stderr, flush=True)
+            needed = [tv for tv in preview.tiers if tv.tier.name in self.open_tiers]
+            if self.cfg.early_stop and needed and all(tv.verdict == common_pb2.VERDICT_FAIL for tv in needed):
+                self.stopped_early = True
+                await self._close("every tier the search needs at this level has clearly failed")
                 return
+            if self._hold_at is None or time.monotonic() < self._next_check:
+                continue
+            decided = (common_pb2.VERDICT_PASS, common_pb2.VERDICT_FAIL)
+            if all(tv.verdict in decided for tv in needed):
+                await self._close("every tier the search needs at this level is decided")
+                return
+            if self.extensions >= self.cfg.max_extensions:
+                await self._close(f"still undecided after {self.extensions} extension(s): the limit")
+                return
+            self.extensions += 1
+            self._next_check = self._hold_at + self._base_s * (2**self.extensions - 1)
+            if not self.cfg.quiet:
+                unsure = ", ".join(tv.tier.name for tv in needed if tv.verdict not in decided)
+                print(
+                    f"  level {self.level:>4}: {unsure} undecided: window extended to "
+                    f"{self._base_s * 2**self.extensions:.0f} s",
+                    file=sys.stderr,
+                    flush=True,
+                )
 
-    def _clearly_failed(self, preview: common_pb2.LevelVerdict) -> bool:
-        needed = [tv for tv in preview.tiers if tv.tier.name in self.open_tiers]
-        return bool(needed) and all(tv.verdict == common_pb2.VERDICT_FAIL for tv in needed)
+    async def _close(self, reason: str) -> None:
+        request = loadgen_pb2.StopLevelRequest(run_id=self.run_id, level=self.level, reason=reason)
+        await _call("loadgen", self.suite.loadgen.StopLevel(request))
+        if not self.cfg.quiet:
+            print(f"  level {self.level:>4}: window closed: {reason}", file=sys.stderr, flush=True)
 
 
 async def measure_level(
@@ -553,36 +561,32 @@ async def measure_level(
     dataset: str,
     level: int,
     *,
-    stretch: int = 1,
-    merge: list[str] | None = None,
     open_tiers: list[str] | None = None,
 ) -> LevelOutcome:
     """One level: warm-up, window (bracketed by the power collector), verdicts for all tiers.
 
-    ``stretch`` multiplies the window's minimum length, request count and ceiling; ``merge``
-    names earlier attempts at this level whose records the verdict includes; ``open_tiers`` are
-    the tiers whose clear failure stops the window early.
+    ``open_tiers`` are the tiers whose verdict decides when the window closes (``_Watch``).
     """
-    merge = merge or []
     started, started_unix = time.monotonic(), time.time()
     request = loadgen_pb2.RunLevelRequest(
         run_id=run_id,
         level=level,
         dataset=dataset,
-        window_s=cfg.window_s * stretch,
+        window_s=cfg.window_s,
         warmup_timeout_s=cfg.warmup_timeout_s,
         seed=cfg.seed,
         shard_index=0,
         shard_count=1,
-        min_window_requests=cfg.min_window_requests * stretch,
-        max_window_s=cfg.max_window_s * stretch,
+        min_window_requests=cfg.min_window_requests,
+        max_window_s=cfg.max_window_s,
+        hold_s=hold_cap_s(cfg) if open_tiers else 0.0,
     )
     window_id = f"{run_id}/{level}"
     power: common_pb2.PowerWindow | None = None
     window_opened = window_closed = 0.0
     window_open_unix = window_close_unix = 0.0
     done: loadgen_pb2.LevelEvent | None = None
-    watch = _Watch(cfg, suite, run_id, level, merge=merge, open_tiers=open_tiers or [])
+    watch = _Watch(cfg, suite, run_id, level, open_tiers or [])
     try:
         async for event in suite.loadgen.RunLevel(request):
             _progress(cfg, level, event)
@@ -593,6 +597,8 @@ async def measure_level(
                     suite.power.BeginWindow(power_pb2.BeginWindowRequest(window_id=window_id)),
                 )
                 watch.start()
+            elif event.kind == loadgen_pb2.LEVEL_EVENT_KIND_WINDOW_HOLD:
+                watch.hold()
             elif event.kind == loadgen_pb2.LEVEL_EVENT_KIND_WINDOW_CLOSED:
                 window_closed, window_close_unix = time.monotonic(), time.time()
                 await watch.stop()
@@ -616,7 +622,7 @@ async def measure_level(
         )
     window_s = window_closed - window_opened if window_closed > window_opened else 0.0
     evaluate = _evaluate_request(
-        cfg, run_id, level, merge, expect_records=done.requests_sent, wait_timeout_s=30.0, window_s=window_s
+        cfg, run_id, level, expect_records=done.requests_sent, wait_timeout_s=30.0, window_s=window_s
     )
     verdict = await _call("judge", suite.judge.Evaluate(evaluate))
     if not verdict.complete:
@@ -632,24 +638,14 @@ async def measure_level(
         window_open_unix,
         window_close_unix,
         watch.stopped_early,
+        watch.extensions,
     )
 
 
-def _level_summary(
-    outcomes: list[LevelOutcome], attempts: list[str], gpus_override: int | None
-) -> LevelSummary:
-    """One level's summary over its attempts: the last attempt's verdict merges them all."""
-    last = outcomes[-1]
-    v = last.verdict
-    windows = [o for o in outcomes if o.power is not None and o.power.gpus]
-    span = sum(o.window_s for o in windows)
-    power_w = (
-        sum(o.power.total_mean_power_w * o.window_s for o in windows if o.power is not None) / span
-        if windows and span > 0
-        else (windows[-1].power.total_mean_power_w if windows and windows[-1].power is not None else None)
-    )
-    gpus = gpus_override or max((len(o.power.gpus) for o in outcomes if o.power is not None), default=0)
-    elapsed = sum(o.elapsed_s for o in outcomes)
+def _level_summary(outcome: LevelOutcome, gpus_override: int | None) -> LevelSummary:
+    v = outcome.verdict
+    power = outcome.power
+    gpus = gpus_override or (len(power.gpus) if power is not None else 0)
     return LevelSummary(
         level=v.level,
         verdicts={
@@ -668,28 +664,28 @@ def _level_summary(
             }
             for tv in v.tiers
         },
-        requests_sent=sum(o.requests_sent for o in outcomes),
+        requests_sent=outcome.requests_sent,
         records_total=v.records_total,
         records_window=v.records_window,
         failed=v.failed,
         censored=v.censored,
-        complete=all(o.verdict.complete for o in outcomes),
+        complete=v.complete,
         run_id=v.run_id,
         output_tokens_per_s=v.output_tokens_per_s,
-        window_s=sum(o.window_s for o in outcomes),
-        power_w=power_w,
+        window_s=outcome.window_s,
+        power_w=power.total_mean_power_w if power is not None and power.gpus else None,
         gpus=gpus,
-        power_simulated=any(o.power is not None and o.power.simulated for o in outcomes),
-        elapsed_s=elapsed,
-        valid=last.done.valid,
-        invalid_reason=last.done.invalid_reason,
-        client=_client_figures(last.done),
-        attempts=attempts,
-        stopped_early=any(o.stopped_early for o in outcomes),
-        window_start_unix_s=outcomes[0].window_start_unix_s,
-        window_end_unix_s=last.window_end_unix_s,
-        started_unix_s=outcomes[0].started_unix_s,
-        gpu_seconds=elapsed * max(1, gpus),
+        power_simulated=bool(power is not None and power.simulated),
+        elapsed_s=outcome.elapsed_s,
+        valid=outcome.done.valid,
+        invalid_reason=outcome.done.invalid_reason,
+        client=_client_figures(outcome.done),
+        extensions=outcome.extensions,
+        stopped_early=outcome.stopped_early,
+        window_start_unix_s=outcome.window_start_unix_s,
+        window_end_unix_s=outcome.window_end_unix_s,
+        started_unix_s=outcome.started_unix_s,
+        gpu_seconds=outcome.elapsed_s * max(1, gpus),
     )
 
 

@@ -131,8 +131,7 @@ class Level:
     power_w: float | None
     power_simulated: bool
     throughput: float | None
-    attempts: list[str]
-    discarded: int
+    extensions: int  # doublings of the window past its minimum
     stopped_early: bool
     window_start: float | None  # seconds since the run started
     window_end: float | None
@@ -160,8 +159,7 @@ class Level:
             power_w=_num(raw.get("power_w")),
             power_simulated=raw.get("power_simulated") is True,
             throughput=_num(raw.get("output_tokens_per_s")),
-            attempts=[_text(a) for a in raw.get("attempts") or [] if a is not None],
-            discarded=len(_maps(raw.get("discarded"))),
+            extensions=_int(raw.get("extensions")) or 0,
             stopped_early=raw.get("stopped_early") is True,
             window_start=since_start("window_start_unix_s"),
             window_end=since_start("window_end_unix_s"),
@@ -1014,15 +1012,13 @@ def _levels(run: Run) -> str:
         "window",
         "output tok/s",
         "power",
-        "attempts",
+        "window extended",
         "stopped early",
         "valid",
     ]
     rows = []
     for lvl in run.levels:
-        attempts = ", ".join(lvl.attempts) or "1"
-        if lvl.discarded:
-            attempts += f" (+{lvl.discarded} discarded)"
+        extended = f"{2**lvl.extensions}x" if lvl.extensions else "no"
         valid = "yes" if lvl.valid else f"no: {lvl.invalid_reason or 'client-limited'}"
         requests = " / ".join(
             _fmt_count(n) for n in (lvl.requests_sent, lvl.records_total, lvl.records_window)
@@ -1037,7 +1033,7 @@ def _levels(run: Run) -> str:
                 _esc(_fmt_fixed(lvl.window_s, " s")),
                 _esc(_fmt_fixed(lvl.throughput)),
                 _esc(_fmt_fixed(lvl.power_w, " W") + (" (sim)" if lvl.power_simulated else "")),
-                _esc(attempts),
+                _esc(extended),
                 _esc("yes" if lvl.stopped_early else "no"),
                 _esc(valid),
             ]

@@ -60,17 +60,16 @@ class LevelSummary:
     # The load generator's own figures: its self-check, and how far the server's
     # usage.prompt_tokens was from the prompt length it meant to send (chat template included).
     client: dict[str, float] = field(default_factory=dict)
-    # Every (sub-)run whose records the verdicts merge: the level measured again, longer, while
-    # a tier was inconclusive ("<run>", "<run>~2", ...).
-    attempts: list[str] = field(default_factory=list)
-    # The level was stopped before its window's planned end: every tier the search still needed
-    # from it had clearly failed.
+    # Times the window doubled past its minimum because a tier the search needed here was still
+    # inconclusive (the agents kept running; 0: decided at the minimum).
+    extensions: int = 0
+    # The window was closed early: every tier the search still needed from it had clearly failed.
     stopped_early: bool = False
     # Wall clock of the measurement window (power over the run is plotted against it).
     window_start_unix_s: float = 0.0
     window_end_unix_s: float = 0.0
     started_unix_s: float = 0.0
-    # GPUs x wall time the level held the deployment (warm-up, window, every attempt).
+    # GPUs x wall time the level held the deployment (warm-up and window).
     gpu_seconds: float = 0.0
 
 

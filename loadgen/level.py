@@ -21,6 +21,7 @@ import asyncio
 import contextlib
 import enum
 import logging
+import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -49,6 +50,10 @@ class LevelSpec:
     warmup_timeout_s: float = 0.0  # 0: no limit (first_token_timeout_s still bounds every request)
     min_window_requests: int = 0
     max_window_s: float = 0.0  # 0: never extend past window_s
+    # After the window's minimum (window_s and min_window_requests), keep it open up to this
+    # long until the caller's StopLevel: the conductor extends a level whose verdict is
+    # still open instead of measuring it again from a cold start. 0: close at the minimum.
+    hold_s: float = 0.0
     seed: int = 0
     shard_index: int = 0
     shard_count: int = 1
@@ -85,6 +90,7 @@ class LevelSpec:
             (self.warmup_timeout_s >= 0, "warmup_timeout_s", "must not be negative"),
             (self.min_window_requests >= 0, "min_window_requests", "must not be negative"),
             (self.max_window_s >= 0, "max_window_s", "must not be negative"),
+            (0 <= self.hold_s < math.inf, "hold_s", "must be a finite number >= 0"),
             (self.shard_count >= 0, "shard_count", "must not be negative"),
             (0 <= self.shard_index < max(1, self.shard_count), "shard_index", "must be in [0, shard_count)"),
             (self.worker_count >= 1, "worker_count", "must be at least 1"),
@@ -95,12 +101,21 @@ class LevelSpec:
                 raise InputError(problem, source=src, field=name)
 
 
+async def hold_window(spec: LevelSpec, stop: asyncio.Event, announce: Callable[[str], None]) -> None:
+    """Keep a window that reached its minimum open for the caller, up to ``spec.hold_s``."""
+    if spec.hold_s <= 0 or stop.is_set():
+        return
+    announce(f"window minimum reached; held open up to {spec.hold_s:g} s until the caller stops it")
+    await wait_any([stop], spec.hold_s)
+
+
 class EventKind(enum.Enum):
     STARTED = 1
     WINDOW_OPEN = 2
     PROGRESS = 3
     WINDOW_CLOSED = 4
     DONE = 5
+    WINDOW_HOLD = 6
 
 
 @dataclass(frozen=True)
@@ -347,6 +362,7 @@ class LevelRunner:
         short = self.state.window_requests < spec.min_window_requests
         if short and longest > spec.window_s and not self._stop.is_set():
             await wait_any([self._stop, self.state.enough], t_open + longest - time.monotonic())
+        await hold_window(spec, self._stop, lambda message: emit(self._event(EventKind.WINDOW_HOLD, message)))
         return not warmed
 
     def _open_window(self, emit: Callable[[LevelEvent], None], message: str) -> float:

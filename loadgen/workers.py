@@ -58,6 +58,7 @@ from agentperf.loadgen.level import (
     LevelResult,
     LevelRunner,
     LevelSpec,
+    hold_window,
     usable_trajectories,
     wait_any,
 )
@@ -411,6 +412,7 @@ class PoolRunner:
             await self._until(
                 lambda: self.counters().window_requests >= spec.min_window_requests, t_open + longest
             )
+        await hold_window(spec, self._stop, lambda message: emit(self._event(EventKind.WINDOW_HOLD, message)))
         return not warmed
 
     async def _until(self, condition: Callable[[], bool], deadline: float | None) -> bool:

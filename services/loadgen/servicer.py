@@ -81,6 +81,7 @@ _KINDS = {
     EventKind.PROGRESS: loadgen_pb2.LEVEL_EVENT_KIND_PROGRESS,
     EventKind.WINDOW_CLOSED: loadgen_pb2.LEVEL_EVENT_KIND_WINDOW_CLOSED,
     EventKind.DONE: loadgen_pb2.LEVEL_EVENT_KIND_DONE,
+    EventKind.WINDOW_HOLD: loadgen_pb2.LEVEL_EVENT_KIND_WINDOW_HOLD,
 }
 
 
@@ -131,6 +132,7 @@ def spec_from_request(request: loadgen_pb2.RunLevelRequest, config: LoadGenConfi
         warmup_timeout_s=request.warmup_timeout_s,
         min_window_requests=request.min_window_requests,
         max_window_s=request.max_window_s,
+        hold_s=request.hold_s,
         seed=request.seed or config.seed,
         shard_index=request.shard_index,
         shard_count=max(1, request.shard_count),

@@ -115,6 +115,35 @@ async def test_one_level_at_a_time_and_cancel_stops_cleanly(service: tuple[Child
         assert events[-1].kind == K.LEVEL_EVENT_KIND_DONE
 
 
+async def test_a_held_window_stays_open_until_stop_level(service: tuple[ChildProcess, Any]) -> None:
+    """hold_s keeps the window open past its minimum; StopLevel closes it and the level ends cleanly."""
+    child, peers = service
+    async with channel(child.grpc_target) as ch:
+        stub = loadgen_pb2_grpc.LoadGeneratorStub(ch)
+        nothing = await stub.StopLevel(K.StopLevelRequest(run_id="h1", level=2))
+        assert not nothing.stopped, "no level is running"
+        events = []
+        async for event in stub.RunLevel(_request("h1", window_s=0.2, hold_s=60)):
+            events.append(event)
+            if event.kind == K.LEVEL_EVENT_KIND_WINDOW_HOLD:
+                held_at = event.elapsed_s
+                await asyncio.sleep(0.5)  # the window stays open while held
+                assert (
+                    await stub.StopLevel(K.StopLevelRequest(run_id="h1", level=2, reason="decided"))
+                ).stopped
+        with pytest.raises(grpc.aio.AioRpcError) as err:
+            await stub.StopLevel(K.StopLevelRequest(run_id="", level=2))
+        assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "run_id" in (
+            err.value.details() or ""
+        )
+    kinds = [e.kind for e in events]
+    assert kinds[-2:] == [K.LEVEL_EVENT_KIND_WINDOW_CLOSED, K.LEVEL_EVENT_KIND_DONE]
+    done = events[-1]
+    # held ~0.5 s past a 0.2 s minimum, far below the 60 s cap
+    assert 0.6 <= done.window_s < 10 and done.elapsed_s > held_at
+    assert done.records_delivered == done.requests_sent == len(peers.judge.records)
+
+
 @pytest.fixture
 async def in_process(llm: Any, peers: Any, make_trajectory: Any, free_tcp_port: Any) -> AsyncIterator[Any]:
     """The servicer on an in-process server; its judge address points at nothing."""
@@ -136,6 +165,8 @@ async def in_process(llm: Any, peers: Any, make_trajectory: Any, free_tcp_port: 
         ({"dataset": ""}, grpc.StatusCode.INVALID_ARGUMENT, "dataset"),
         ({"dataset": "nope"}, grpc.StatusCode.NOT_FOUND, "nope"),
         ({"shard_index": 3, "shard_count": 2}, grpc.StatusCode.INVALID_ARGUMENT, "shard_index"),
+        ({"hold_s": -1.0}, grpc.StatusCode.INVALID_ARGUMENT, "hold_s"),
+        ({"hold_s": float("inf")}, grpc.StatusCode.INVALID_ARGUMENT, "hold_s"),
     ],
 )
 async def test_bad_requests_are_refused(

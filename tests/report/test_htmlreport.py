@@ -21,7 +21,7 @@ DATA = Path(__file__).parent / "data" / "sample_result.json"
 DOC = Path(__file__).parents[2] / "docs" / "report.md"
 PLOTS = ("ttft", "speed", "max-agents", "power", "throughput")
 HOSTILE = "<script>alert(1)</script>"
-V2_LEVEL_KEYS = ("attempts", "stopped_early", "window_start_unix_s", "window_end_unix_s", "started_unix_s")
+V2_LEVEL_KEYS = ("extensions", "stopped_early", "window_start_unix_s", "window_end_unix_s", "started_unix_s")
 V2_VERDICT_KEYS = ("p95_ttft_low_s", "p95_ttft_high_s", "p25_speed_low", "p25_speed_high", "confidence")
 
 
@@ -165,7 +165,7 @@ def test_nulls_infinities_and_wrong_types_do_not_break_it(sample: dict[str, Any]
     level = sample["levels"][-1]
     level["verdicts"]["slo3"].update(verdict="fail", p95_ttft_s=None, p95_ttft_high_s=None)
     level["verdicts"]["slo2"].update(p25_output_speed=float("nan"), ttft_samples="many")
-    level.update(power_w=None, output_tokens_per_s=float("inf"), attempts=None, level="x")
+    level.update(power_w=None, output_tokens_per_s=float("inf"), extensions=None, level="x")
     sample["tiers"][0].update(agents_per_mw=None, max_agents=None, converged=None)
     sample["started_unix_s"] = None
     page = render_html(sample)
@@ -207,7 +207,7 @@ def test_hostile_strings_are_escaped_everywhere(sample: dict[str, Any]) -> None:
         tier["tier"] = tier["tier"] + HOSTILE
     for lvl in sample["levels"]:
         lvl["invalid_reason"] = HOSTILE
-        lvl["attempts"] = [HOSTILE]
+        lvl["extensions"] = HOSTILE  # not a number: read as 0
         lvl["verdicts"] = {name + HOSTILE: {**v, "reason": attr} for name, v in lvl["verdicts"].items()}
     page = render_html(sample)
     assert "<script" not in page
