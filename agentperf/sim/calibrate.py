@@ -92,6 +92,10 @@ class Outcome:
     first_s: float | None = None
     last_s: float | None = None
     received: int = 0
+    # Which agent sent it and when its last token came: lets a caller replay a load generator's
+    # warm-up (every agent done once) and close a window at any virtual time (bench/search_cost.py).
+    agent: int = -1
+    done_s: float | None = None
 
 
 @dataclass
@@ -132,7 +136,14 @@ class ClosedLoop:
             heapq.heappush(self._events, (start_rng.uniform(0.0, spec.gap_median_s), agent.index))
 
     def run(self, duration_s: float) -> SimulationResult:
-        while self.now < duration_s:
+        self.advance(duration_s)
+        reading = self.power.reading(self.now)
+        mean_power = reading.energy_j / self.now if self.now > 0 else self.profile.idle_w
+        return SimulationResult(self.outcomes, mean_power, self.now)
+
+    def advance(self, until_s: float) -> float:
+        """Run the clock to ``until_s`` (or a step past it); callable again to go on. Returns the clock."""
+        while self.now < until_s:
             self._send_due()
             if self.engine.has_work():
                 self._step()
@@ -140,9 +151,7 @@ class ClosedLoop:
                 self.now = self._events[0][0]
             else:
                 break
-        reading = self.power.reading(self.now)
-        mean_power = reading.energy_j / self.now if self.now > 0 else self.profile.idle_w
-        return SimulationResult(self.outcomes, mean_power, self.now)
+        return self.now
 
     def _send_due(self) -> None:
         while self._events and self._events[0][0] <= self.now:
@@ -161,6 +170,8 @@ class ClosedLoop:
             outcome.last_s = self.now
             outcome.received = seq.generated
         for seq in result.finished:
+            done: Outcome = seq.tag
+            done.done_s = self.now
             agent = self.agents[int(seq.request_id.split(":")[0])]
             # The loadgen appends the generated text verbatim, so the next prompt extends this one.
             agent.history.extend(message_token_ids("assistant", " ".join(seq.tokens[seq.prompt_len :])))
@@ -201,7 +212,7 @@ class ClosedLoop:
         agent.turns_left -= 1
         agent.history.extend(message_token_ids(role, " ".join(words)))
         prompt = [*agent.history, *PRIMING_IDS]
-        outcome = Outcome(arrival, len(prompt), output)
+        outcome = Outcome(arrival, len(prompt), output, agent=agent.index)
         self.outcomes.append(outcome)
         self.engine.add(f"{agent.index}:{len(self.outcomes)}", prompt, generate_words(rng, output), outcome)
 
