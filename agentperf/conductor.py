@@ -76,6 +76,12 @@ class RunConfig(StrictModel):
         description="What each turn appends to the history: the server's text or the recorded one.",
     )
     loadgen_workers: int = Field(1, ge=0, description="Load generator worker processes; 0: one per core.")
+    agent_start: Literal["random_turn", "beginning"] = Field(
+        "random_turn",
+        description="Where each agent's first trajectory starts: a seeded random turn with the turns before "
+        "it prefilled into the history (contexts as long as a long-running fleet's), or turn 0 (contexts "
+        "start short at every level).",
+    )
     sim_profile: str = Field("tiny", description="Simulator profile when no target_url is given.")
     sim_faults: dict[str, float] = Field(
         default_factory=dict,
@@ -461,6 +467,12 @@ def _evaluate_request(cfg: RunConfig, run_id: str, level: int, **extra: Any) -> 
     )
 
 
+_AGENT_START = {
+    "random_turn": loadgen_pb2.AGENT_START_RANDOM_TURN,
+    "beginning": loadgen_pb2.AGENT_START_BEGINNING,
+}
+
+
 def hold_cap_s(cfg: RunConfig) -> float:
     """How long the load generator may hold a window past its minimum: room for every doubling.
 
@@ -580,6 +592,7 @@ async def measure_level(
         min_window_requests=cfg.min_window_requests,
         max_window_s=cfg.max_window_s,
         hold_s=hold_cap_s(cfg) if open_tiers else 0.0,
+        agent_start=_AGENT_START[cfg.agent_start],
     )
     window_id = f"{run_id}/{level}"
     power: common_pb2.PowerWindow | None = None

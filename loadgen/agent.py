@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import secrets
 import time
 from collections.abc import Callable, Sequence
@@ -26,7 +27,7 @@ from agentperf.loadgen.prompt import PromptBuilder
 from agentperf.loadgen.records import RecordKey, build_record
 from agentperf.loadgen.tools import ToolRunner
 from agentperf.loadgen.tracing import agent_tracing
-from agentperf.trajectory import Trajectory
+from agentperf.trajectory import Trajectory, Turn
 from agentperf.v1 import common_pb2
 
 log = logging.getLogger(__name__)
@@ -103,6 +104,9 @@ class AgentEnv:
     state: LevelState
     prompts: PromptBuilder = field(default_factory=PromptBuilder)
     shard: int = 0  # this load generator's shard index: the judge keeps one sketch per shard
+    # Each agent's first trajectory starts at a random turn, its earlier turns prefilled into
+    # the history: a level's contexts then look like a long-running fleet's from the start.
+    start_random: bool = False
 
 
 class Agent:
@@ -125,8 +129,9 @@ class Agent:
         with self._trace.session():
             while True:
                 trajectory = trajectories[(self._slot + seq * self._slots) % len(trajectories)]
+                start = self._start_point(trajectory) if seq == 0 and self._env.start_random else (0, 0)
                 try:
-                    await self._replay(trajectory, seq)
+                    await self._replay(trajectory, seq, start)
                 except Exception:
                     # A bug must not silently cost the level an agent: log, pause, go on.
                     log.exception("agent %d failed on trajectory %s", self.number, trajectory.id)
@@ -134,15 +139,31 @@ class Agent:
                     await asyncio.sleep(1.0)
                 seq += 1
 
-    async def _replay(self, trajectory: Trajectory, seq: int) -> None:
+    def _start_point(self, trajectory: Trajectory) -> tuple[int, int]:
+        """(phase, turn) where this agent's first trajectory starts: uniform over its turns.
+
+        Seeded by the run's seed, the level and the agent, so a rerun starts at the same turns.
+        """
+        turns = [(p, t) for p, phase in enumerate(trajectory.phases) for t in range(len(phase.turns))]
+        if not turns:
+            return 0, 0
+        rng = random.Random(f"{self._env.seed}:{self._env.level}:{self.number}:start")
+        return turns[rng.randrange(len(turns))]
+
+    async def _replay(self, trajectory: Trajectory, seq: int, start: tuple[int, int] = (0, 0)) -> None:
         env = self._env
         prompts = env.prompts
         for p, phase in enumerate(trajectory.phases):
+            if p < start[0]:
+                continue
             system = await prompts.system(
                 self._prefix(seq, p), env.seed, f"{trajectory.id}/{p}/preamble", phase
             )
             conversation = Conversation(system.text, system.units)
             for t, turn in enumerate(phase.turns):
+                if p == start[0] and t < start[1]:
+                    await self._prefill(conversation, f"{trajectory.id}/{p}/{t}", turn)
+                    continue
                 key = RecordKey(env.run_id, env.level, self.number, seq, trajectory.id, p, t)
                 with self._trace.turn(key, max(1, turn.output_tokens)):
                     user = await prompts.user(env.seed, f"{trajectory.id}/{p}/{t}/input", turn)
@@ -158,6 +179,17 @@ class Agent:
                     if turn.tool is not None:
                         with self._trace.tool(turn.tool):
                             await env.tools.run_tool(turn.tool, key.tool_key())
+
+    async def _prefill(self, conversation: Conversation, key: str, turn: Turn) -> None:
+        """Commit a turn the agent starts after: its input and (recorded or filler) answer.
+
+        Nothing is sent; the first request then carries the whole history, uncached, during
+        warm-up, as an agent that had been running all along would have had it.
+        """
+        prompts = self._env.prompts
+        user = await prompts.user(self._env.seed, f"{key}/input", turn)
+        reply = await prompts.prefilled_reply(self._env.seed, f"{key}/output", turn)
+        conversation.commit(Conversation.user_message(user.text), reply.text, user.units + reply.units)
 
     def _prefix(self, seq: int, p: int) -> str:
         env = self._env

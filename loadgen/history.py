@@ -47,6 +47,11 @@ class Conversation:
         user = _encode("user", user_text)
         return f'{{"messages":[{self._history},{user}],{tail}'.encode(), user
 
+    @staticmethod
+    def user_message(user_text: str) -> str:
+        """The encoded user message, for a turn committed without being sent (a prefilled turn)."""
+        return _encode("user", user_text)
+
     def commit(self, encoded_user: str, assistant_text: str, units: float = 0.0) -> None:
         """Append a successful turn: its user message as sent and the assistant's reply.
 

@@ -54,6 +54,9 @@ class LevelSpec:
     # long until the caller's StopLevel: the conductor extends a level whose verdict is
     # still open instead of measuring it again from a cold start. 0: close at the minimum.
     hold_s: float = 0.0
+    # Each agent's first trajectory starts at a seeded random turn, the turns before it
+    # prefilled into the history (sent in one warm-up request): steady-state contexts.
+    start_random: bool = False
     seed: int = 0
     shard_index: int = 0
     shard_count: int = 1
@@ -329,6 +332,7 @@ class LevelRunner:
             self.state,
             self._prompts,
             spec.shard_index,
+            spec.start_random,
         )
         n = self._slot_count
         loop = asyncio.get_running_loop()

@@ -440,6 +440,13 @@ class PromptBuilder:
             return await self._sizer.fit(turn.input_text, turn.input_tokens, seed, key)
         return self._sizer.filler(seed, key, turn.input_tokens)
 
+    async def prefilled_reply(self, seed: int, key: str, turn: Turn) -> Content:
+        """The answer of a turn the agent never sent (it started later in the trajectory): the
+        recorded text fitted to ``output_tokens`` where there is one, else filler of that size."""
+        if turn.output_text:
+            return await self._sizer.fit(turn.output_text, turn.output_tokens, seed, key)
+        return self._sizer.filler(seed, key, turn.output_tokens)
+
     async def reply(self, turn: Turn, generated: str) -> Content:
         """What the history keeps of a successful turn's answer (``history_text``)."""
         if self._recorded and turn.output_text:

@@ -18,7 +18,6 @@ import json
 import logging
 import random
 import signal
-import socket
 import sys
 import time
 import uuid
@@ -32,6 +31,7 @@ from opentelemetry import propagate, trace
 
 from agentperf.errors import AgentperfError, InputError
 from agentperf.runtime.entry import config_from_argv, setup_logging
+from agentperf.runtime.net import bind_tcp
 from agentperf.runtime.telemetry import setup_tracing, shutdown_tracing
 from agentperf.sim.api import (
     ChatRequest,
@@ -491,18 +491,6 @@ class Simulator:
         return app
 
 
-def _bind(host: str, port: int) -> socket.socket:
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind((host, port))
-    except OSError as exc:
-        sock.close()
-        raise AgentperfError(f"sim: cannot bind {host}:{port}: {exc.strerror}") from exc
-    return sock
-
-
 async def _start_site(app: web.Application, host: str, port: int) -> tuple[web.AppRunner, int]:
     # handler_cancellation: a client that disconnects while its request waits in the queue must
     # free the sequence at once, not when the first token finds the socket closed.
@@ -510,7 +498,7 @@ async def _start_site(app: web.Application, host: str, port: int) -> tuple[web.A
         app, access_log=None, handler_cancellation=True, shutdown_timeout=SHUTDOWN_TIMEOUT_S
     )
     await runner.setup()
-    sock = _bind(host, port)
+    sock = bind_tcp(host, port, "sim")
     await web.SockSite(runner, sock).start()
     return runner, int(sock.getsockname()[1])
 

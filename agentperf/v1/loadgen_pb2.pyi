@@ -7,6 +7,12 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class AgentStart(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    AGENT_START_UNSPECIFIED: _ClassVar[AgentStart]
+    AGENT_START_BEGINNING: _ClassVar[AgentStart]
+    AGENT_START_RANDOM_TURN: _ClassVar[AgentStart]
+
 class LevelEventKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
     LEVEL_EVENT_KIND_UNSPECIFIED: _ClassVar[LevelEventKind]
@@ -16,6 +22,9 @@ class LevelEventKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     LEVEL_EVENT_KIND_WINDOW_CLOSED: _ClassVar[LevelEventKind]
     LEVEL_EVENT_KIND_DONE: _ClassVar[LevelEventKind]
     LEVEL_EVENT_KIND_WINDOW_HOLD: _ClassVar[LevelEventKind]
+AGENT_START_UNSPECIFIED: AgentStart
+AGENT_START_BEGINNING: AgentStart
+AGENT_START_RANDOM_TURN: AgentStart
 LEVEL_EVENT_KIND_UNSPECIFIED: LevelEventKind
 LEVEL_EVENT_KIND_STARTED: LevelEventKind
 LEVEL_EVENT_KIND_WINDOW_OPEN: LevelEventKind
@@ -41,7 +50,7 @@ class StopLevelResponse(_message.Message):
     def __init__(self, stopped: _Optional[bool] = ...) -> None: ...
 
 class RunLevelRequest(_message.Message):
-    __slots__ = ("run_id", "level", "dataset", "window_s", "warmup_timeout_s", "seed", "shard_index", "shard_count", "min_window_requests", "max_window_s", "hold_s")
+    __slots__ = ("run_id", "level", "dataset", "window_s", "warmup_timeout_s", "seed", "shard_index", "shard_count", "min_window_requests", "max_window_s", "hold_s", "agent_start")
     RUN_ID_FIELD_NUMBER: _ClassVar[int]
     LEVEL_FIELD_NUMBER: _ClassVar[int]
     DATASET_FIELD_NUMBER: _ClassVar[int]
@@ -53,6 +62,7 @@ class RunLevelRequest(_message.Message):
     MIN_WINDOW_REQUESTS_FIELD_NUMBER: _ClassVar[int]
     MAX_WINDOW_S_FIELD_NUMBER: _ClassVar[int]
     HOLD_S_FIELD_NUMBER: _ClassVar[int]
+    AGENT_START_FIELD_NUMBER: _ClassVar[int]
     run_id: str
     level: int
     dataset: str
@@ -64,7 +74,8 @@ class RunLevelRequest(_message.Message):
     min_window_requests: int
     max_window_s: float
     hold_s: float
-    def __init__(self, run_id: _Optional[str] = ..., level: _Optional[int] = ..., dataset: _Optional[str] = ..., window_s: _Optional[float] = ..., warmup_timeout_s: _Optional[float] = ..., seed: _Optional[int] = ..., shard_index: _Optional[int] = ..., shard_count: _Optional[int] = ..., min_window_requests: _Optional[int] = ..., max_window_s: _Optional[float] = ..., hold_s: _Optional[float] = ...) -> None: ...
+    agent_start: AgentStart
+    def __init__(self, run_id: _Optional[str] = ..., level: _Optional[int] = ..., dataset: _Optional[str] = ..., window_s: _Optional[float] = ..., warmup_timeout_s: _Optional[float] = ..., seed: _Optional[int] = ..., shard_index: _Optional[int] = ..., shard_count: _Optional[int] = ..., min_window_requests: _Optional[int] = ..., max_window_s: _Optional[float] = ..., hold_s: _Optional[float] = ..., agent_start: _Optional[_Union[AgentStart, str]] = ...) -> None: ...
 
 class LevelEvent(_message.Message):
     __slots__ = ("kind", "elapsed_s", "agents_in_flight", "requests_sent", "requests_done", "records_delivered", "failed", "message", "censored", "records_written", "window_requests", "loop_lag_max_s", "agents", "failures_by_class", "window_s", "tool_errors", "valid", "invalid_reason", "loop_lag_p99_s", "loop_lag_window_max_s", "cpu_fraction", "agents_active_mean", "agents_active_min", "workers", "sink_waits", "rss_peak_bytes", "cpu_s", "prompt_token_samples", "prompt_token_error_mean", "prompt_token_error_max", "prompt_words_per_token")

@@ -20,7 +20,6 @@ import functools
 import json
 import logging
 import math
-import socket
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any
 
@@ -28,7 +27,8 @@ from aiohttp import web
 from google.protobuf import json_format
 
 from agentperf import gate
-from agentperf.errors import AgentperfError, InputError, NotFoundError, UnavailableError
+from agentperf.errors import AgentperfError, InputError, NotFoundError
+from agentperf.runtime.net import bind_tcp
 from agentperf.services.judge.store import JudgeStore
 from agentperf.v1 import judge_pb2
 
@@ -259,21 +259,6 @@ async def _flagger_request(request: web.Request) -> tuple[str, list[gate.GateRul
     return run_id, rules, canary
 
 
-def _bind(host: str, port: int) -> socket.socket:
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    # A restarted judge must get its fixed port back while old connections sit in TIME_WAIT.
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind((host, port))
-    except OSError as exc:
-        sock.close()
-        raise UnavailableError(
-            f"judge: cannot bind the HTTP gate API to {host}:{port}: {exc.strerror}"
-        ) from exc
-    return sock
-
-
 class HttpServer:
     """Runs the gate API on one port; ``port`` is the bound one (useful with port 0)."""
 
@@ -286,7 +271,7 @@ class HttpServer:
         runner = web.AppRunner(self._api.app(), access_log=None)
         await runner.setup()
         try:
-            sock = _bind(host, port)
+            sock = bind_tcp(host, port, "judge HTTP gate API")
             await web.SockSite(runner, sock).start()
         except BaseException:
             await runner.cleanup()

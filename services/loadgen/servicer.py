@@ -133,6 +133,7 @@ def spec_from_request(request: loadgen_pb2.RunLevelRequest, config: LoadGenConfi
         min_window_requests=request.min_window_requests,
         max_window_s=request.max_window_s,
         hold_s=request.hold_s,
+        start_random=request.agent_start == loadgen_pb2.AGENT_START_RANDOM_TURN,
         seed=request.seed or config.seed,
         shard_index=request.shard_index,
         shard_count=max(1, request.shard_count),

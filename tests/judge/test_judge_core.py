@@ -29,37 +29,9 @@ from agentperf.services.judge.core import (
     record_problem,
     validate_tiers,
 )
+from tests.judge.records import SLO1, SLO3, failed, ok, waiting
 
-SLO1 = Tier("slo1", 30.0, 10.0)
-SLO3 = Tier("slo3", 300.0, 3.0)
 RULES = Rules(min_samples=20, min_speed_tokens=2)
-
-
-def ok(i: int, ttft: float = 1.0, speed: float = 100.0, tokens: int = 101, **kw: object) -> Record:
-    """An OK request: first chunk carries 1 token, the other ``tokens - 1`` stream at ``speed``."""
-    fields: dict[str, object] = {
-        "record_id": f"r{i}",
-        "run_id": "run",
-        "level": 1,
-        "status": Status.OK,
-        "in_window": True,
-        "send_unix_s": 1000.0 + i,
-        "has_first_token": True,
-        "ttft_s": ttft,
-        "first_to_last_s": (tokens - 1) / speed,
-        "output_tokens": tokens,
-        "first_chunk_tokens": 1,
-    }
-    fields.update(kw)
-    return Record(**fields)  # type: ignore[arg-type]
-
-
-def failed(i: int, in_window: bool = True, **kw: object) -> Record:
-    return Record(f"f{i}", "run", 1, Status.FAILED, in_window, send_unix_s=1000.0 + i, **kw)  # type: ignore[arg-type]
-
-
-def censored_waiting(i: int, waited_s: float) -> Record:
-    return Record(f"c{i}", "run", 1, Status.CENSORED, True, send_unix_s=1000.0 + i, waited_s=waited_s)
 
 
 def judge(records: list[Record], tier: Tier, rules: Rules = RULES) -> TierResult:
@@ -139,10 +111,10 @@ def test_censored_with_first_token_counts_what_arrived() -> None:
 
 
 def test_censored_wait_is_a_violation_for_a_3s_tier_and_unknown_for_a_10s_tier() -> None:
-    waiting = censored_waiting(0, waited_s=5.0)
-    assert contribution(waiting, SLO3, 2) == (math.inf, 0.0)
-    assert contribution(waiting, SLO1, 2) == (None, None)
-    records = [ok(i) for i in range(59)] + [waiting]
+    record = waiting(0, waited_s=5.0)
+    assert contribution(record, SLO3, 2) == (math.inf, 0.0)
+    assert contribution(record, SLO1, 2) == (None, None)
+    records = [ok(i) for i in range(59)] + [record]
     assert judge(records, SLO3).ttft_samples == 60
     assert judge(records, SLO1).ttft_samples == 59
     # The wait is the largest of the 3 s tier's 60 TTFTs, the rank of its P95 upper bound.
@@ -150,7 +122,7 @@ def test_censored_wait_is_a_violation_for_a_3s_tier_and_unknown_for_a_10s_tier()
 
 
 def test_censored_wait_exactly_at_the_limit_is_not_yet_a_violation() -> None:
-    assert contribution(censored_waiting(0, waited_s=3.0), SLO3, 2) == (None, None)
+    assert contribution(waiting(0, waited_s=3.0), SLO3, 2) == (None, None)
 
 
 # --- tier verdicts (through evaluate_level) ------------------------------------------------
@@ -251,7 +223,7 @@ def test_warmup_records_are_held_but_not_judged() -> None:
 
 
 def test_level_counts_failed_and_censored_in_the_window() -> None:
-    records = [ok(i) for i in range(20)] + [failed(1), failed(2), censored_waiting(1, 1.0)]
+    records = [ok(i) for i in range(20)] + [failed(1), failed(2), waiting(1, 1.0)]
     res = evaluate_level("run", 1, records, [SLO1, SLO3], RULES)
     assert (res.failed, res.censored, res.records_window) == (2, 1, 23)
     assert [t.tier.name for t in res.tiers] == ["slo1", "slo3"]
@@ -277,7 +249,7 @@ def test_output_tokens_per_s_over_the_derived_window() -> None:
 
 
 def test_derived_window_includes_censored_waits() -> None:
-    records = [ok(0, ttft=1.0, speed=100.0, tokens=101), censored_waiting(5, waited_s=20.0)]
+    records = [ok(0, ttft=1.0, speed=100.0, tokens=101), waiting(5, waited_s=20.0)]
     res = evaluate_level("run", 1, records, [SLO1], RULES)
     assert res.output_tokens_per_s == pytest.approx(101 / (1005 + 20.0 - 1000))
 
@@ -307,7 +279,7 @@ def test_record_problem_names_the_field(changes: dict[str, object], field: str) 
 
 def test_valid_record_has_no_problem() -> None:
     assert record_problem(ok(0)) is None
-    assert record_problem(censored_waiting(0, 3.0)) is None
+    assert record_problem(waiting(0, 3.0)) is None
 
 
 def test_request_tiers_are_validated() -> None:

@@ -71,6 +71,49 @@ def assert_one_record_per_request(result: LevelResult, records: Sequence[common_
     assert result.counters.agents_in_flight == 0
 
 
+def _words(text: str) -> int:
+    return len(text.split())
+
+
+async def _first_requests(llm: Any, trajectories: Sequence[Trajectory], **spec: Any) -> dict[int, Any]:
+    """Each agent's first request (seq 0) of a level run with ``spec``."""
+    llm.requests.clear()
+    await run_level(llm.url, trajectories, level=8, window_s=0.2, **spec)
+    first: dict[int, Any] = {}
+    for req in llm.requests:
+        key = parse_record_id(req.request_id)
+        if key.traj_seq == 0 and (key.agent not in first or (key.phase, key.turn) < first[key.agent][0]):
+            first[key.agent] = ((key.phase, key.turn), req)
+    return first
+
+
+async def test_random_start_prefills_the_turns_before_it(llm: Any, make_trajectory: Any) -> None:
+    """An agent starting at turn k sends, first, the phase's history of turns 0..k-1 plus turn k."""
+    llm.set(token_interval_s=0.001)
+    turns = [(3 + i, 2 + i % 3, False) for i in range(6)]
+    trajectories = [make_trajectory(f"t{i}", [turns, turns[:3]]) for i in range(8)]
+    first = await _first_requests(llm, trajectories, start_random=True)
+    assert len(first) == 8
+    starts = {agent: where for agent, (where, _) in first.items()}
+    assert len(set(starts.values())) > 2, "agents start at different turns"
+    assert any(p == 1 for p, _ in starts.values()) and any(t > 2 for _, t in starts.values())
+    for (phase, turn), req in first.values():
+        spec = trajectories[0].phases[phase]
+        messages = req.messages
+        # system, then (user, assistant) per prefilled turn, then this turn's input
+        assert len(messages) == 2 + 2 * turn
+        for k in range(turn):
+            assert _words(messages[1 + 2 * k]["content"]) == spec.turns[k].input_tokens
+            assert _words(messages[2 + 2 * k]["content"]) == spec.turns[k].output_tokens
+        assert _words(messages[-1]["content"]) == spec.turns[turn].input_tokens
+    # seeded: the same agents start at the same turns again
+    again = await _first_requests(llm, trajectories, start_random=True)
+    assert {agent: where for agent, (where, _) in again.items()} == starts
+    # the default start is turn 0 of phase 0 for every agent
+    default = await _first_requests(llm, trajectories)
+    assert {where for where, _ in default.values()} == {(0, 0)}
+
+
 async def test_history_is_byte_identical_and_context_grows_by_output_plus_input(
     llm: Any, peers: Any, make_trajectory: Any
 ) -> None:
