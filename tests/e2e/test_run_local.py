@@ -230,8 +230,8 @@ async def test_html_report_renders_its_plots_in_chromium(local_run: tuple[dict[s
     page = run_dir / "report.html"
     assert page.is_file()
     if chromium_path() is None:
-        if os.environ.get("AGENTPERF_REQUIRE_BROWSER") == "1":
-            pytest.fail("AGENTPERF_REQUIRE_BROWSER=1 but no chromium on PATH")
+        if os.environ.get("REQUIRE_CHROMIUM") == "1":
+            pytest.fail("REQUIRE_CHROMIUM=1 but no chromium on PATH")
         pytest.skip("no chromium on PATH (scripts/ensure_chromium.sh installs it)")
     render = await inspect_page(page, screenshot=run_dir / "report.png")
     plots = {p.name: p for p in render.plots}

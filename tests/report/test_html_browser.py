@@ -1,6 +1,6 @@
 """The HTML run report in a real headless Chromium: every plot lays out and draws its marks.
 
-Skips when no Chromium is on PATH, unless AGENTPERF_REQUIRE_BROWSER=1 (CI), where it fails.
+Skips when no Chromium is on PATH, unless REQUIRE_CHROMIUM=1 (CI), where it fails.
 """
 
 from __future__ import annotations
@@ -25,8 +25,8 @@ def browser() -> str:
     found = chromium_path()
     if found is None:
         reason = "no chromium or chromium-browser on PATH (apt-get install chromium)"
-        if os.environ.get("AGENTPERF_REQUIRE_BROWSER") == "1":
-            pytest.fail(f"AGENTPERF_REQUIRE_BROWSER=1 but {reason}")
+        if os.environ.get("REQUIRE_CHROMIUM") == "1":
+            pytest.fail(f"REQUIRE_CHROMIUM=1 but {reason}")
         pytest.skip(reason)
     return found
 
