@@ -366,6 +366,27 @@ async def _call(peer: str, awaitable: Any) -> Any:
         raise error_from_rpc(exc, peer) from exc
 
 
+# A judge that restarts (a rescheduled pod) keeps every acknowledged record in its database:
+# the conductor waits for it instead of failing the run. Its calls are idempotent.
+JUDGE_RETRY_S = 60.0
+_RETRYABLE = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
+
+
+async def call_judge(call: Callable[[], Any], *, retry_s: float = JUDGE_RETRY_S) -> Any:
+    """``call()`` (a judge RPC), retried with backoff while the judge is unavailable."""
+    deadline = time.monotonic() + retry_s
+    delay = 0.2
+    while True:
+        try:
+            return await call()
+        except grpc.aio.AioRpcError as exc:
+            if exc.code() not in _RETRYABLE or time.monotonic() + delay > deadline:
+                raise error_from_rpc(exc, "judge") from exc
+            log.warning("judge unavailable (%s); retrying in %.1f s", exc.details(), delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
+
+
 async def load_dataset(cfg: RunConfig, suite: Suite) -> trajectory_store_pb2.DatasetInfo:
     if cfg.dataset_files:
         files = expand_paths(cfg.dataset_files)
@@ -637,7 +658,7 @@ async def measure_level(
     evaluate = _evaluate_request(
         cfg, run_id, level, expect_records=done.requests_sent, wait_timeout_s=30.0, window_s=window_s
     )
-    verdict = await _call("judge", suite.judge.Evaluate(evaluate))
+    verdict = await call_judge(lambda: suite.judge.Evaluate(evaluate))
     if not verdict.complete:
         log.warning("level %d judged before all %d records arrived", level, done.requests_sent)
     return LevelOutcome(
@@ -844,9 +865,9 @@ async def _put_run(
         dataset=str(report.dataset.get("name") or ""),
     )
     try:
-        await suite.judge.PutRun(state)
-    except grpc.aio.AioRpcError as exc:
-        log.warning("could not record the run's state with the judge: %s", exc.details())
+        await call_judge(lambda: suite.judge.PutRun(state), retry_s=10.0)
+    except AgentperfError as exc:
+        log.warning("could not record the run's state with the judge: %s", exc)
 
 
 def _refresh(
