@@ -146,8 +146,8 @@ def render_table(report: RunReport) -> str:
         f"agentperf run {report.run_id}: target {report.target} ({report.target_kind}), model {report.model}, "
         f"{report.gpus} GPU(s){', simulated power' if simulated else ''}\n"
         f"dataset {report.dataset.get('name')} ({report.dataset.get('trajectories')} trajectories), "
-        f"tools: {report.tool_model}, levels measured: {len(report.levels)}"
-        + (" (interrupted)" if report.interrupted else "")
+        f"tools: {report.tool_model}, levels measured: {len(report.levels)}, "
+        f"cost {report.gpu_seconds:.0f} GPU-seconds" + (" (interrupted)" if report.interrupted else "")
     )
     cols = ("tier", "SLO", "max agents", "agents/GPU", "agents/MW", "P95 TTFT", "P25 speed", "next level")
     rows = []

@@ -57,6 +57,12 @@ def test_table_marks_unconverged_non_monotone_and_client_limited_answers() -> No
     assert "not converged" in table and "non-monotone" in table and "could not drive" in table
 
 
+def test_table_head_states_the_cost_of_the_answer() -> None:
+    report = _report(_tier("slo1"))
+    report.gpu_seconds = 1234.4
+    assert "levels measured: 1, cost 1234 GPU-seconds" in render_table(report)
+
+
 def test_json_has_no_infinity_and_is_written_atomically(tmp_path: Path) -> None:
     path = tmp_path / "out" / "result.json"
     write_json(_report(_tier("slo1", p95_ttft_s=math.inf)), path)
