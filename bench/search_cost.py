@@ -311,7 +311,13 @@ def measure_window(
     ``open_tiers`` (``search.open_at(level)``) decide when the window closes; without them, or
     with ``max_extensions`` 0, the load generator does not hold it and it closes at its minimum.
     """
-    loop = ClosedLoop(setup.profile, level, setup.workload, _seed(setup.seed, level))
+    loop = ClosedLoop(
+        setup.profile,
+        level,
+        setup.workload,
+        _seed(setup.seed, level),
+        start_random=cfg.agent_start == "random_turn",
+    )
     t_open, timed_out = _warm_up(loop, level, cfg.warmup_timeout_s)
     window = _Window(setup, cfg, loop, ("bench", level, t_open), open_tiers)
     close, early = window.until_minimum()

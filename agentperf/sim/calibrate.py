@@ -122,9 +122,17 @@ def _lognormal(rng: random.Random, median: float, sigma: float) -> float:
 class ClosedLoop:
     """N agents against one engine, in virtual time."""
 
-    def __init__(self, profile: SimProfile, agents: int, spec: WorkloadSpec, seed: int) -> None:
+    def __init__(
+        self, profile: SimProfile, agents: int, spec: WorkloadSpec, seed: int, *, start_random: bool = False
+    ) -> None:
         self.profile = profile
         self.spec = spec
+        # As the load generator's agent_start=random_turn: each agent's first phase starts at a
+        # random turn, the turns before it prefilled into the history (drawn from their own
+        # RNG, so the default mode's draws and documented tables are unchanged).
+        self._prefill_rngs = (
+            {i: random.Random(f"{seed}:{i}:start") for i in range(agents)} if start_random else {}
+        )
         self.engine = Engine(profile)
         self.power = PowerModel(profile, 0.0)
         self.agents = [_Agent(i, random.Random(f"{seed}:{i}")) for i in range(agents)]
@@ -194,10 +202,30 @@ class ClosedLoop:
         agent.history = message_token_ids("system", " ".join(prefix + preamble))
         agent.turn = 0
 
+    def _prefill(self, agent: _Agent) -> None:
+        """Commit a random number of the first phase's turns without sending them."""
+        rng, spec = self._prefill_rngs.pop(agent.index), self.spec
+        for _ in range(rng.randrange(max(1, agent.turns_left))):
+            new_input = max(1, round(_lognormal(rng, spec.input_median, spec.input_sigma)))
+            output = min(
+                spec.output_max, max(1, round(_lognormal(rng, spec.output_median, spec.output_sigma)))
+            )
+            if spec.input_max:
+                new_input = min(spec.input_max, new_input)
+            if spec.context_max and len(agent.history) + 2 * (new_input + output) > spec.context_max:
+                break
+            role = "tool" if agent.turn > 0 else "user"
+            agent.history.extend(message_token_ids(role, " ".join(generate_words(rng, new_input))))
+            agent.history.extend(message_token_ids("assistant", " ".join(generate_words(rng, output))))
+            agent.turn += 1
+            agent.turns_left -= 1
+
     def _send(self, agent: _Agent, arrival: float) -> None:
         spec, rng = self.spec, agent.rng
         if agent.turns_left == 0:
             self._new_phase(agent)
+        if agent.index in self._prefill_rngs:
+            self._prefill(agent)
         new_input = max(1, round(_lognormal(rng, spec.input_median, spec.input_sigma)))
         if spec.input_max:
             new_input = min(spec.input_max, new_input)

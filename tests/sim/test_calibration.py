@@ -39,3 +39,25 @@ def test_saturation_is_monotone_in_concurrency() -> None:
 
 def test_growing_conversations_hit_the_prefix_cache() -> None:
     assert level(5).cached_fraction > 0.7
+
+
+def test_random_start_prefills_history_and_leaves_the_default_alone() -> None:
+    from agentperf.sim.calibrate import ClosedLoop, WorkloadSpec
+
+    profile = load_profile("tiny")
+    spec = WorkloadSpec()
+
+    def first_prompts(start_random: bool) -> list[int]:
+        loop = ClosedLoop(profile, 16, spec, seed=3, start_random=start_random)
+        loop.advance(2.0)
+        firsts: dict[int, int] = {}
+        for outcome in loop.outcomes:
+            firsts.setdefault(outcome.agent, outcome.prompt_tokens)
+        return [firsts[a] for a in sorted(firsts)]
+
+    fresh, again, prefilled = first_prompts(False), first_prompts(False), first_prompts(True)
+    assert fresh == again, "the default mode is unchanged and seeded"
+    # A fresh first prompt is the phase's opening (preamble and one input); a prefilled one also
+    # carries the turns before its start, uniform over the phase's 4-12 turns.
+    assert sum(prefilled) > 2 * sum(fresh)
+    assert sum(p > max(fresh) for p in prefilled) >= len(prefilled) // 2
