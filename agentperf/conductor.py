@@ -195,21 +195,14 @@ class RunConfig(StrictModel):
     def _unique_tiers(cls, tiers: list[TierConfig]) -> list[TierConfig]:
         return check_unique(tiers)
 
-    @field_validator("gate")
-    @classmethod
-    def _gate_rules_parse(cls, rules: list[str]) -> list[str]:
-        for i, text in enumerate(rules):
-            try:
-                parse_rule(text, source=f"gate[{i}]")
-            except InputError as exc:
-                raise ValueError(str(exc)) from None
-        return rules
-
     @model_validator(mode="after")
-    def _gate_names_tiers(self) -> RunConfig:
+    def _gate_rules_name_tiers(self) -> RunConfig:
         names = {t.name for t in self.tiers}
         for i, text in enumerate(self.gate):
-            tier = parse_rule(text).tier
+            try:
+                tier = parse_rule(text, source=f"gate[{i}]").tier
+            except InputError as exc:
+                raise ValueError(str(exc)) from None
             if tier not in names:
                 raise ValueError(f"gate[{i}] names tier {tier!r}; the tiers are {', '.join(sorted(names))}")
         return self
@@ -836,11 +829,9 @@ def gate_outcome(cfg: RunConfig, report: RunReport, phase: str) -> dict[str, Any
 
 
 async def _put_run(
-    cfg: RunConfig, suite: Suite | None, report: RunReport, phase: int, *, level: int = 0, message: str = ""
+    cfg: RunConfig, suite: Suite, report: RunReport, phase: int, *, level: int = 0, message: str = ""
 ) -> None:
     """Tell the judge where the run stands (its verdict API serves gates); never fails the run."""
-    if suite is None:
-        return
     state = judge_pb2.RunState(
         run_id=report.run_id,
         phase=phase,  # type: ignore[arg-type]
@@ -871,11 +862,17 @@ async def _put_run(
 
 
 def _refresh(
-    cfg: RunConfig, report: RunReport, search: ConcurrencySearch, levels: dict[int, LevelSummary]
+    cfg: RunConfig,
+    report: RunReport,
+    search: ConcurrencySearch,
+    levels: dict[int, LevelSummary],
+    phase: str = "running",
 ) -> None:
+    """Bring the report's answer up to date: GPUs, tiers, cost and the gate's outcome."""
     report.gpus = cfg.gpus or max((lvl.gpus for lvl in report.levels), default=0)
     report.tiers = summarise_tiers(cfg, search, levels, report.gpus)
     report.gpu_seconds = sum(lvl.gpu_seconds for lvl in report.levels)
+    report.gate = gate_outcome(cfg, report, phase)
 
 
 _PHASES = {
@@ -973,15 +970,13 @@ async def run(cfg: RunConfig) -> RunReport:
                 raise
             finally:
                 # Still inside the suite: the judge records the final state for gates before it stops.
-                _refresh(cfg, report, search, levels)
-                report.gate = gate_outcome(cfg, report, phase)
+                _refresh(cfg, report, search, levels, phase)
                 await _put_run(cfg, suite, report, _PHASES[phase], message=report.error)
     except asyncio.CancelledError:
         report.interrupted = True
     finally:
-        _refresh(cfg, report, search, levels)
+        _refresh(cfg, report, search, levels, phase)
         report.finished_unix_s = time.time()
-        report.gate = gate_outcome(cfg, report, phase)
         write_json(report, run_dir / "result.json")
         write_html(report.to_dict(), run_dir / "report.html")
     return report

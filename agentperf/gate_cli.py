@@ -21,9 +21,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from agentperf.gate import EXIT_CODES, GateOutcome, GateStatus, TierFigures, evaluate_gate, parse_rule
-
-EXIT_ERROR = EXIT_CODES[GateStatus.ERROR]
+from agentperf.gate import GateOutcome, GateStatus, TierFigures, evaluate_gate, parse_rule
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

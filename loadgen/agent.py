@@ -209,13 +209,11 @@ class Agent:
             await self._env.client.stream(body, key.record_id(), exchange, chat.headers)
         except asyncio.CancelledError:
             close = None if exchange.complete else (state.close_mono or time.monotonic())
-            record = build_record(key, exchange, in_window=in_window, close_mono=close)
-            record.shard = self._env.shard
+            record = build_record(key, exchange, in_window=in_window, close_mono=close, shard=self._env.shard)
             chat.end(record)
             state.done(record)
             raise
-        record = build_record(key, exchange, in_window=in_window)
-        record.shard = self._env.shard
+        record = build_record(key, exchange, in_window=in_window, shard=self._env.shard)
         chat.end(record)
         state.done(record)
         if not self._warm:

@@ -57,9 +57,12 @@ def parse_record_id(record_id: str) -> RecordKey:
 
 
 def build_record(
-    key: RecordKey, ex: Exchange, *, in_window: bool, close_mono: float | None = None
+    key: RecordKey, ex: Exchange, *, in_window: bool, close_mono: float | None = None, shard: int = 0
 ) -> common_pb2.RequestRecord:
-    """The record of one request; ``close_mono`` set means it was cut off by the window close."""
+    """The record of one request; ``close_mono`` set means it was cut off by the window close.
+
+    ``shard`` is the load generator's shard index (the judge keeps one sketch per shard).
+    """
     rec = common_pb2.RequestRecord(
         record_id=key.record_id(),
         run_id=key.run_id,
@@ -69,6 +72,7 @@ def build_record(
         phase=key.phase,
         turn=key.turn,
         in_window=in_window,
+        shard=shard,
         send_unix_s=ex.send_unix,
         http_status=ex.http_status,
         prompt_tokens=ex.usage_prompt,

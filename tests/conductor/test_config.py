@@ -73,3 +73,13 @@ def test_window_must_be_able_to_yield_a_verdict() -> None:
         load_config(RunConfig, None, env={}, overrides=["min_window_requests=15"])
     cfg = load_config(RunConfig, None, env={}, overrides=["min_window_requests=15", "min_samples=10"])
     assert cfg.min_samples == 10
+
+
+@pytest.mark.parametrize(
+    ("rules", "message"),
+    [(["slo1:many"], "gate[0]"), (["slo1:4", "slo9:1"], "gate[1] names tier 'slo9'")],
+)
+def test_gate_rules_are_checked_against_the_tiers(rules: list[str], message: str) -> None:
+    with pytest.raises(ConfigError, match=message.replace("[", r"\[")):
+        load_config(RunConfig, None, env={}, overrides=["gate=" + str(rules).replace("'", '"')])
+    assert [r.tier for r in RunConfig(gate=["slo2:agents=3,per_gpu=1"]).gate_rules()] == ["slo2"]

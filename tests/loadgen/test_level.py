@@ -307,6 +307,7 @@ async def test_shard_runs_its_share_of_agents(llm: Any, make_trajectory: Any) ->
     result, _, sink = await run_level(llm.url, [traj], level=5, shard_index=1, shard_count=2, window_s=0.05)
     assert result.counters.agents == 2
     assert {r.agent for r in records_of(sink)} == {1, 3}
+    assert {r.shard for r in records_of(sink)} == {1}, "the judge keeps one sketch per shard"
 
 
 @pytest.mark.parametrize(
